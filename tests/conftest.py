@@ -1,0 +1,46 @@
+"""Shared fixtures: one extractor of each kind per session, tiny images, subprocess helpers."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+EXAMPLES = os.path.join(ROOT, 'examples')
+
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+
+
+def example(name: str, long_side: int = None) -> np.ndarray:
+    """An image from examples/ as float32 0..255, optionally resized."""
+    from tf_style import images
+    image = images.load_image(os.path.join(EXAMPLES, name + '.jpg'))
+    return images.resize_long_side(image, long_side) if long_side else image.astype(np.float32)
+
+
+def run_bin(name, *args, env=None, timeout=600):
+    """Runs bin/NAME in a fresh Python process; returns the CompletedProcess."""
+    full_env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2', **(env or {}))
+    return subprocess.run([sys.executable, os.path.join(ROOT, 'bin', name), *map(str, args)],
+                          capture_output=True, text=True, env=full_env, timeout=timeout, cwd=ROOT)
+
+
+@pytest.fixture(scope='session')
+def random_extractor():
+    from tf_style.network import build_extractor
+    return build_extractor('random')
+
+
+@pytest.fixture(scope='session')
+def hed_weights(tmp_path_factory):
+    """The offline stand-in for ImageNet VGG19, built with bin/convert_weights' library call."""
+    from tf_style.convert import write_hed_vgg19_weights
+    return write_hed_vgg19_weights(str(tmp_path_factory.mktemp('weights') / 'vgg19_hed.weights.h5'))
+
+
+@pytest.fixture(scope='session')
+def real_extractor(hed_weights):
+    from tf_style.network import build_extractor
+    return build_extractor(hed_weights)

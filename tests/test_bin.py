@@ -1,0 +1,127 @@
+"""The binaries as a user runs them: subprocesses, exit codes, one-line errors, files."""
+
+import hashlib
+import json
+import os
+import shutil
+
+import pytest
+from PIL import Image
+
+from conftest import EXAMPLES, run_bin
+
+TINY = ['--image_size=32', '--iterations=3', '--weights=random', '--seed=1', '--print_every=1']
+
+
+@pytest.fixture()
+def inputs(tmp_path):
+    """Copies of two examples, so a test can check they are left untouched."""
+    paths = {}
+    for name in ('tubingen', 'starry_night'):
+        paths[name] = str(tmp_path / f'{name}.jpg')
+        shutil.copy(os.path.join(EXAMPLES, f'{name}.jpg'), paths[name])
+    return paths
+
+
+def digest(path):
+    return hashlib.sha256(open(path, 'rb').read()).hexdigest()
+
+
+def last_line(text):
+    return text.strip().splitlines()[-1]
+
+
+def test_tiny_run_writes_the_image_and_its_settings(inputs, tmp_path):
+    out = tmp_path / 'out.png'
+    r = run_bin('stylize', '--content', inputs['tubingen'], '--style', inputs['starry_night'],
+                '--output', out, *TINY)
+    assert r.returncode == 0, r.stderr
+    assert 'iter 3/3' in r.stdout and f'wrote {out}' in r.stdout
+    assert 'RANDOM VGG19 WEIGHTS' in r.stderr
+    with Image.open(out) as im:
+        assert im.size == (32, 24)
+        settings = json.loads(im.text['tf_style.settings'])
+    assert settings['seed'] == 1 and settings['iterations'] == 3
+    assert sorted(os.listdir(tmp_path)) == ['out.png', 'starry_night.jpg', 'tubingen.jpg']
+
+
+def bad_cases(tmp_path, inputs):
+    text = tmp_path / 'text.jpg'
+    text.write_text('not an image')
+    return {
+        'missing content': (['--content', tmp_path / 'nope.jpg', '--style', inputs['starry_night']],
+                            'no such file'),
+        'style not an image': (['--content', inputs['tubingen'], '--style', text], 'not an image'),
+        'unknown layer': (['--style_layers=conv1_1,conv9_1'], "unknown VGG19 layer 'conv9_1'"),
+        'negative weight': (['--style_weight=-1'], 'style_weight must be'),
+        'output is an input': (['--output', inputs['tubingen']], 'is an input image'),
+        'unwritable output': (['--output', tmp_path / 'no' / 'dir' / 'out.png'], 'does not exist'),
+        'unknown format': (['--output', tmp_path / 'out.tiffy'], 'unknown image format'),
+        'missing weights file': (['--weights', tmp_path / 'none.h5'], 'does not exist'),
+        'bad layer weights': (['--style_layer_weights=1,2'], '2 values for 5 layers'),
+    }
+
+
+@pytest.mark.parametrize('case', [
+    'missing content', 'style not an image', 'unknown layer', 'negative weight',
+    'output is an input', 'unwritable output', 'unknown format', 'missing weights file',
+    'bad layer weights'])
+def test_bad_input_is_one_line_and_touches_nothing(case, inputs, tmp_path):
+    args, message = bad_cases(tmp_path, inputs)[case]
+    base = {'--content': inputs['tubingen'], '--style': inputs['starry_night'],
+            '--output': tmp_path / 'out.png'}
+    argv = [str(a) for a in args]
+    for flag, value in base.items():
+        if flag not in argv:
+            argv += [flag, value]
+    before = {p: digest(p) for p in inputs.values()}
+    listing = sorted(os.listdir(tmp_path))
+    r = run_bin('stylize', *argv, '--iterations=1', '--image_size=32')
+    assert r.returncode == 2
+    assert 'Traceback' not in r.stderr
+    assert last_line(r.stderr).startswith('stylize: error: ')
+    assert message in last_line(r.stderr)
+    assert sorted(os.listdir(tmp_path)) == listing
+    assert {p: digest(p) for p in inputs.values()} == before
+
+
+def test_offline_imagenet_names_the_way_out(inputs, tmp_path):
+    # No cached weights, and a proxy that refuses: the real download path, failing fast.
+    env = {'KERAS_HOME': str(tmp_path / 'keras'), 'https_proxy': 'http://127.0.0.1:9',
+           'HTTPS_PROXY': 'http://127.0.0.1:9'}
+    r = run_bin('stylize', '--content', inputs['tubingen'], '--style', inputs['starry_night'],
+                '--output', tmp_path / 'out.png', '--image_size=32', env=env)
+    assert r.returncode == 2 and 'Traceback' not in r.stderr
+    line = last_line(r.stderr)
+    assert '--weights=FILE' in line and 'vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5' in line
+    assert not (tmp_path / 'out.png').exists()
+
+
+def test_export_then_stylize_with_the_saved_model(inputs, tmp_path):
+    model_dir = tmp_path / 'vgg'
+    r = run_bin('export_extractor', '--output_dir', model_dir, '--weights=random',
+                '--layers=conv1_1,conv2_1,conv3_1,conv4_1,conv4_2,conv5_1')
+    assert r.returncode == 0, r.stderr
+    assert (model_dir / 'saved_model.pb').exists()
+    again = run_bin('export_extractor', '--output_dir', model_dir, '--weights=random')
+    assert again.returncode == 2 and '--overwrite' in last_line(again.stderr)
+    out = tmp_path / 'out.jpg'
+    r = run_bin('stylize', '--content', inputs['tubingen'], '--style', inputs['starry_night'],
+                '--output', out, '--extractor', model_dir, '--image_size=32', '--iterations=2')
+    assert r.returncode == 0, r.stderr
+    assert Image.open(out).format == 'JPEG'
+
+
+def test_convert_weights_then_stylize_offline(inputs, tmp_path):
+    weights = tmp_path / 'vgg19_hed.weights.h5'
+    r = run_bin('convert_weights', '--output', weights)
+    assert r.returncode == 0, r.stderr
+    again = run_bin('convert_weights', '--output', weights)
+    assert again.returncode == 2 and '--overwrite' in last_line(again.stderr)
+    out = tmp_path / 'out.webp'
+    r = run_bin('stylize', '--content', inputs['tubingen'], '--style', inputs['starry_night'],
+                '--output', out, f'--weights={weights}', '--image_size=48', '--iterations=2',
+                '--init=content')
+    assert r.returncode == 0, r.stderr
+    assert 'RANDOM' not in r.stderr
+    assert Image.open(out).size == (48, 36)

@@ -1,0 +1,45 @@
+import pytest
+
+from tf_style.config import StyleTransferConfig
+from tf_style.errors import ConfigError
+
+
+def test_defaults_are_the_papers():
+    c = StyleTransferConfig()
+    assert c.content_layers == ('block4_conv2',)
+    assert c.style_layers == ('block1_conv1', 'block2_conv1', 'block3_conv1', 'block4_conv1',
+                              'block5_conv1')
+    assert c.content_weight / c.style_weight == pytest.approx(1e-3)
+    assert c.pooling == 'avg' and c.init == 'noise' and c.tv_weight == 0
+    assert c.weights == 'imagenet'
+
+
+def test_layers_are_canonical_and_ordered():
+    c = StyleTransferConfig(content_layers='conv5_2,conv1_2', style_layers=['relu2_1'],
+                            style_layer_weights='0.5')
+    assert c.content_layers == ('block5_conv2', 'block1_conv2')
+    assert c.layers == ('block1_conv2', 'block2_conv1', 'block5_conv2')
+    assert c.style_layer_weights == (0.5,)
+
+
+@pytest.mark.parametrize('changes, message', [
+    (dict(style_weight=-1.0), 'style_weight'),
+    (dict(content_weight=float('nan')), 'content_weight'),
+    (dict(tv_weight=-0.1), 'tv_weight'),
+    (dict(style_layer_weights=(1.0, 2.0)), '2 values for 5 layers'),
+    (dict(style_layer_weights='1,1,1,1,-1'), 'style_layer_weights'),
+    (dict(style_layer_weights='a,b'), 'comma-separated'),
+    (dict(content_layers='conv9_9'), 'unknown VGG19 layer'),
+    (dict(style_layers=''), 'empty'),
+    (dict(style_layers='conv1_1,relu1_1'), 'twice'),
+    (dict(image_size=8), 'image_size'),
+    (dict(iterations=-1), 'iterations'),
+    (dict(init='zeros'), 'init'),
+    (dict(pooling='min'), 'pooling'),
+    (dict(style_scale=0.0), 'style_scale'),
+    (dict(learning_rate=-1.0), 'learning_rate'),
+    (dict(content_weight=0.0, style_weight=0.0), 'nothing to optimise'),
+])
+def test_bad_settings_are_refused(changes, message):
+    with pytest.raises(ConfigError, match=message):
+        StyleTransferConfig(**changes)

@@ -1,0 +1,125 @@
+import h5py
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tf_style import network
+from tf_style.errors import WeightsError
+
+ALL = network.vgg_layers.LAYERS
+
+
+def test_no_max_pooling_left(random_extractor):
+    model = random_extractor.model(ALL)
+    kinds = [type(layer).__name__ for layer in model.layers]
+    assert 'MaxPooling2D' not in kinds and kinds.count('AveragePooling2D') == 5
+    assert kinds.count('Conv2D') == 16
+
+
+def test_max_pooling_on_request():
+    extractor = network.build_extractor('random', pooling='max')
+    kinds = [type(layer).__name__ for layer in extractor.model(ALL).layers]
+    assert kinds.count('MaxPooling2D') == 5 and 'AveragePooling2D' not in kinds
+
+
+def test_layer_shapes(random_extractor):
+    out = random_extractor(tf.zeros([2, 32, 48, 3]), layers=ALL)
+    assert out['block1_conv1'].shape == (2, 32, 48, 64)
+    assert out['block2_conv1'].shape == (2, 16, 24, 128)
+    assert out['block3_conv4'].shape == (2, 8, 12, 256)
+    assert out['block4_conv2'].shape == (2, 4, 6, 512)
+    assert out['block5_pool'].shape == (2, 1, 1, 512)
+    assert (out['block3_conv1'].numpy() >= 0).all()  # post-ReLU
+
+
+def test_cut_after_deepest_layer(random_extractor):
+    model = random_extractor.model(('block1_conv1', 'block2_conv1'))
+    assert [type(l).__name__ for l in model.layers].count('Conv2D') == 3
+
+
+def test_weights_are_frozen(random_extractor):
+    model = random_extractor.model(ALL)
+    assert model.trainable_weights == [] and len(model.weights) == 32
+
+
+def test_average_pooling_averages(random_extractor):
+    out = random_extractor(tf.random.uniform([1, 8, 8, 3], 0, 255),
+                           layers=('block1_conv2', 'block1_pool'))
+    expected = tf.nn.avg_pool2d(out['block1_conv2'], 2, 2, 'VALID')
+    np.testing.assert_allclose(out['block1_pool'].numpy(), expected.numpy(), rtol=1e-5)
+
+
+def test_caffe_preprocessing():
+    out = network.preprocess(tf.constant([[[[10.0, 20.0, 30.0]]]])).numpy().ravel()
+    np.testing.assert_allclose(out, [30 - 103.939, 20 - 116.779, 10 - 123.68], rtol=1e-6)
+
+
+def test_random_weights_are_seeded():
+    a = network.load_vgg19('random', seed=3).get_layer('block1_conv1').get_weights()[0]
+    b = network.load_vgg19('random', seed=3).get_layer('block1_conv1').get_weights()[0]
+    c = network.load_vgg19('random', seed=4).get_layer('block1_conv1').get_weights()[0]
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+def write_legacy_h5(model, path):
+    """The layout of Keras' distributed vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5."""
+    with h5py.File(path, 'w') as f:
+        f.attrs['layer_names'] = [layer.name.encode() for layer in model.layers]
+        f.attrs['backend'] = b'tensorflow'
+        f.attrs['keras_version'] = b'2.2.4'
+        for layer in model.layers:
+            group = f.create_group(layer.name)
+            names = [f'{layer.name}/{w}:0'.encode() for w in ('kernel', 'bias')[:len(layer.weights)]]
+            group.attrs['weight_names'] = names
+            for name, value in zip(names, layer.get_weights()):
+                group.create_dataset(name.decode(), data=value)
+
+
+@pytest.mark.parametrize('fmt', ['legacy.h5', 'keras3.weights.h5'])
+def test_weights_file_formats(tmp_path, fmt):
+    source = network.load_vgg19('random', seed=11)
+    path = str(tmp_path / fmt)
+    if fmt == 'legacy.h5':
+        write_legacy_h5(source, path)
+    else:
+        source.save_weights(path)
+    loaded = network.build_extractor(path)
+    expected = network.VGG19Features(source)
+    x = tf.random.uniform([1, 32, 32, 3], 0, 255, seed=1)
+    np.testing.assert_allclose(loaded(x)['block5_conv1'].numpy(),
+                               expected(x)['block5_conv1'].numpy(), rtol=1e-5)
+
+
+@pytest.mark.parametrize('name, data, message', [
+    ('missing.h5', None, 'does not exist'),
+    ('garbage.h5', b'not hdf5' * 100, 'cannot load VGG19 weights'),
+    ('weights.txt', b'x', 'expected a Keras'),
+])
+def test_bad_weights_file(tmp_path, name, data, message):
+    path = tmp_path / name
+    if data is not None:
+        path.write_bytes(data)
+    with pytest.raises(WeightsError, match=message):
+        network.build_extractor(str(path))
+
+
+def test_wrong_network_weights_file(tmp_path):
+    path = str(tmp_path / 'small.weights.h5')
+    keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)]).save_weights(path)
+    with pytest.raises(WeightsError, match='cannot load VGG19 weights'):
+        network.build_extractor(path)
+
+
+def test_imagenet_download_failure_names_the_way_out(monkeypatch, tmp_path):
+    def offline(**kwargs):
+        raise Exception('URL fetch failure on https://example: None -- [Errno -2] Name or '
+                        'service not known')
+    monkeypatch.setattr(keras.applications, 'VGG19', offline)
+    monkeypatch.setenv('KERAS_HOME', str(tmp_path))
+    with pytest.raises(WeightsError) as e:
+        network.build_extractor('imagenet')
+    message = str(e.value)
+    assert '--weights=FILE' in message and network.IMAGENET_WEIGHTS_FILE in message
+    assert str(tmp_path) in message and '\n' not in message

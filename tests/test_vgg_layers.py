@@ -1,0 +1,28 @@
+import pytest
+
+from tf_style import vgg_layers
+from tf_style.errors import ConfigError
+
+
+def test_layer_list_is_vgg19():
+    convs = [name for name in vgg_layers.LAYERS if '_conv' in name]
+    pools = [name for name in vgg_layers.LAYERS if name.endswith('_pool')]
+    assert len(convs) == 16 and len(pools) == 5
+    assert vgg_layers.LAYERS[0] == 'block1_conv1' and vgg_layers.LAYERS[-1] == 'block5_pool'
+
+
+@pytest.mark.parametrize('alias, name', [
+    ('conv4_2', 'block4_conv2'), ('relu1_1', 'block1_conv1'), ('pool3', 'block3_pool'),
+    ('block5_conv4', 'block5_conv4'), (' conv2_1 ', 'block2_conv1')])
+def test_aliases(alias, name):
+    assert vgg_layers.canonical(alias) == name
+
+
+@pytest.mark.parametrize('bad', ['conv6_1', 'block4_conv5', 'fc7', '', 'conv4'])
+def test_unknown_layer_is_a_clear_error(bad):
+    with pytest.raises(ConfigError, match='unknown VGG19 layer'):
+        vgg_layers.canonical(bad)
+
+
+def test_depth_orders_layers():
+    assert vgg_layers.depth('conv1_1') < vgg_layers.depth('pool1') < vgg_layers.depth('conv5_1')

