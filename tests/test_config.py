@@ -37,9 +37,38 @@ def test_layers_are_canonical_and_ordered():
     (dict(init='zeros'), 'init'),
     (dict(pooling='min'), 'pooling'),
     (dict(style_scale=0.0), 'style_scale'),
-    (dict(learning_rate=-1.0), 'learning_rate'),
+    (dict(learning_rate=-1.0), 'step_size'),
     (dict(content_weight=0.0, style_weight=0.0), 'nothing to optimise'),
 ])
 def test_bad_settings_are_refused(changes, message):
+    with pytest.raises(ConfigError, match=message):
+        StyleTransferConfig(**changes)
+
+
+def test_coarse_to_fine_schedule():
+    c = StyleTransferConfig(image_size=512, scales=3, iterations=100)
+    assert c.schedule() == [(128, 400), (256, 200), (512, 100)]
+    c = StyleTransferConfig(image_size=500, scales=2, scale_iterations='30,10')
+    assert c.schedule() == [(250, 30), (500, 10)]
+    assert StyleTransferConfig(iterations=7).schedule() == [(512, 7)]
+
+
+def test_optimizer_defaults():
+    assert StyleTransferConfig().optimizer == 'lbfgs'
+    assert StyleTransferConfig().step_size == 1.0
+    assert StyleTransferConfig(optimizer='adam').step_size == 10.0
+    assert StyleTransferConfig().replace(optimizer='adam').step_size == 10.0
+    assert StyleTransferConfig(optimizer='adam', learning_rate=3.0).step_size == 3.0
+
+
+@pytest.mark.parametrize('changes, message', [
+    (dict(optimizer='sgd'), 'optimizer'),
+    (dict(precision='float16'), 'precision'),
+    (dict(lbfgs_history=0), 'lbfgs_history'),
+    (dict(scales=0), 'scales'),
+    (dict(scales=2, scale_iterations='5'), '1 values for 2 scales'),
+    (dict(scales=2, scale_iterations='5,x'), 'comma-separated'),
+])
+def test_bad_speed_settings(changes, message):
     with pytest.raises(ConfigError, match=message):
         StyleTransferConfig(**changes)

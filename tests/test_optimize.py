@@ -13,11 +13,12 @@ def tiny_pair():
     return example('tubingen', 32), example('starry_night', 32)
 
 
-def test_loss_decreases_and_pixels_stay_valid(random_extractor, tiny_pair):
+@pytest.mark.parametrize('optimizer', ['lbfgs', 'adam'])
+def test_loss_decreases_and_pixels_stay_valid(random_extractor, tiny_pair, optimizer):
     content, style = tiny_pair
     start = stylize(content, style, extractor=random_extractor, iterations=0, seed=1, **TINY)
     end = stylize(content, style, extractor=random_extractor, iterations=8, seed=1,
-                  learning_rate=8.0, **TINY)
+                  optimizer=optimizer, **TINY)
     assert end.losses['total'] < 0.8 * start.losses['total']
     assert end.image.dtype == np.uint8 and end.image.shape == (24, 32, 3)
     assert end.image.min() >= 0 and end.image.max() <= 255
@@ -91,7 +92,7 @@ def test_real_features_stylize(real_extractor):
     options = dict(extractor=real_extractor, image_size=96, init='content', seed=0)
     before = stylize(content, style, iterations=0, **options)
     as_painting = stylize(content, style, iterations=0, **dict(options, init='style'))
-    after = stylize(content, style, iterations=60, learning_rate=10.0, **options)
+    after = stylize(content, style, iterations=40, **options)
     # The content photo's own style loss is the yardstick: stylization must cut it hard.
     assert after.losses['style'] < 0.25 * before.losses['style']
     # The content stays recognisable: far closer to the photo than the painting is.
@@ -99,3 +100,39 @@ def test_real_features_stylize(real_extractor):
     photo = content.mean(axis=-1)
     result = after.image.astype(np.float32).mean(axis=-1)
     assert np.corrcoef(photo.ravel(), result.ravel())[0, 1] > 0.5
+
+
+def test_lbfgs_and_coarse_to_fine_beat_adam(random_extractor):
+    content, style = example('tubingen', 64), example('starry_night', 64)
+    options = dict(extractor=random_extractor, image_size=64, init='content', seed=0,
+                   weights='random')
+    adam = stylize(content, style, optimizer='adam', iterations=10, **options)
+    lbfgs = stylize(content, style, optimizer='lbfgs', iterations=10, **options)
+    coarse_to_fine = stylize(content, style, scales=2, scale_iterations=(5, 5), **options)
+    assert lbfgs.losses['total'] < adam.losses['total']
+    assert coarse_to_fine.losses['total'] < adam.losses['total']
+    assert coarse_to_fine.image.shape == lbfgs.image.shape == (48, 64, 3)
+
+
+def test_coarse_to_fine_reports_each_scale(random_extractor, tiny_pair):
+    seen = []
+    stylize(*tiny_pair, extractor=random_extractor, image_size=64, scales=2, iterations=2,
+            weights='random', seed=0, callback=seen.append, report_every=1)
+    assert [(p.scale, p.size) for p in seen] == [(0, (24, 32))] * 4 + [(1, (48, 64))] * 2
+    assert [p.iteration for p in seen] == list(range(1, 7))
+
+
+def test_mixed_precision_loss_is_close_to_float32(random_extractor):
+    pair = example('tubingen', 64), example('starry_night', 64)
+    runs = {p: stylize(*pair, extractor=random_extractor, iterations=10, seed=0, image_size=64,
+                       init='content', precision=p) for p in ('float32', 'mixed')}
+    # Both final losses are evaluated in float32.
+    assert runs['mixed'].losses['total'] == pytest.approx(runs['float32'].losses['total'],
+                                                          rel=0.1)
+    assert not np.array_equal(runs['mixed'].image, runs['float32'].image)
+
+
+def test_coarsest_scale_too_small_is_refused_before_work(random_extractor, tiny_pair):
+    with pytest.raises(ConfigError, match='fewer --scales'):
+        stylize(*tiny_pair, extractor=random_extractor, image_size=64, scales=3, iterations=1,
+                weights='random')

@@ -15,6 +15,11 @@ from .errors import ConfigError
 
 INITS = ('content', 'noise', 'style')
 POOLINGS = ('avg', 'max')
+OPTIMIZERS = ('lbfgs', 'adam')
+PRECISIONS = ('float32', 'mixed')
+# Step sizes when learning_rate is None: L-BFGS takes the quasi-Newton step whole; Adam moves
+# pixels (0..255) by about this much per iteration.
+DEFAULT_LEARNING_RATES = {'lbfgs': 1.0, 'adam': 10.0}
 
 
 @dataclasses.dataclass
@@ -39,8 +44,11 @@ class StyleTransferConfig:
     style_layer_weights: Optional[Tuple[float, ...]] = None
     # The style image's long side is the content's long side times this.
     style_scale: float = 1.0
-    # Adam on pixels in 0..255. The paper used L-BFGS; Adam is the TensorFlow-tutorial default.
-    learning_rate: float = 10.0
+    # L-BFGS, as in the paper, or Adam (the TensorFlow tutorial's choice).
+    optimizer: str = 'lbfgs'
+    # None: DEFAULT_LEARNING_RATES[optimizer].
+    learning_rate: Optional[float] = None
+    lbfgs_history: int = 10
     adam_beta_1: float = 0.9
     adam_beta_2: float = 0.999
     adam_epsilon: float = 1e-1
@@ -48,6 +56,13 @@ class StyleTransferConfig:
     weights: str = 'imagenet'
     # The paper replaces VGG19's max pooling by average pooling.
     pooling: str = 'avg'
+    # Coarse-to-fine: the number of resolutions, each twice the previous, ending at image_size.
+    scales: int = 1
+    # Iterations at each scale, coarsest first; None: `iterations` at the final scale and twice
+    # as many at each coarser one (they cost a quarter as much per iteration).
+    scale_iterations: Optional[Tuple[int, ...]] = None
+    # 'mixed' runs the network in bfloat16 (float16 on a GPU); Grams and losses stay float32.
+    precision: str = 'float32'
 
     def __post_init__(self):
         self.content_layers = _layer_tuple(self.content_layers, 'content_layers')
@@ -67,9 +82,30 @@ class StyleTransferConfig:
                f'seed must be a non-negative integer, got {self.seed!r}')
         for name in ('content_weight', 'style_weight', 'tv_weight'):
             _check_non_negative(getattr(self, name), name)
-        for name in ('style_scale', 'learning_rate'):
+        _check(self.optimizer in OPTIMIZERS,
+               f'optimizer must be one of {", ".join(OPTIMIZERS)}, got {self.optimizer!r}')
+        _check(self.precision in PRECISIONS,
+               f'precision must be one of {", ".join(PRECISIONS)}, got {self.precision!r}')
+        for name in ('style_scale', 'step_size'):
             value = getattr(self, name)
             _check(_finite(value) and value > 0, f'{name} must be positive, got {value!r}')
+        _check(isinstance(self.lbfgs_history, int) and self.lbfgs_history >= 1,
+               f'lbfgs_history must be a positive integer, got {self.lbfgs_history!r}')
+        _check(isinstance(self.scales, int) and 1 <= self.scales <= 8,
+               f'scales must be an integer from 1 to 8, got {self.scales!r}')
+        if self.scale_iterations is not None:
+            if isinstance(self.scale_iterations, str):
+                try:
+                    self.scale_iterations = [int(n) for n in self.scale_iterations.split(',')]
+                except ValueError:
+                    raise ConfigError('scale_iterations must be comma-separated integers, got '
+                                      f'{self.scale_iterations!r}') from None
+            self.scale_iterations = tuple(self.scale_iterations)
+            _check(len(self.scale_iterations) == self.scales,
+                   f'scale_iterations has {len(self.scale_iterations)} values for '
+                   f'{self.scales} scales')
+            _check(all(isinstance(n, int) and n >= 0 for n in self.scale_iterations),
+                   f'scale_iterations must be non-negative integers, got {self.scale_iterations}')
         _check(self.content_weight > 0 or self.style_weight > 0,
                'content_weight and style_weight are both 0: there is nothing to optimise')
 
@@ -77,6 +113,20 @@ class StyleTransferConfig:
     def layers(self) -> Tuple[str, ...]:
         """Every layer the objective reads, in network order."""
         return tuple(sorted(set(self.content_layers + self.style_layers), key=vgg_layers.depth))
+
+    @property
+    def step_size(self) -> float:
+        """learning_rate, or the optimizer's default when it is None."""
+        if self.learning_rate is None:
+            return DEFAULT_LEARNING_RATES[self.optimizer]
+        return self.learning_rate
+
+    def schedule(self):
+        """[(long side, iterations)] per scale, coarsest first; the last is the full size."""
+        sides = [max(1, round(self.image_size / 2 ** k)) for k in range(self.scales)][::-1]
+        iterations = self.scale_iterations or tuple(
+            self.iterations * 2 ** k for k in range(self.scales))[::-1]
+        return list(zip(sides, iterations))
 
     def replace(self, **changes) -> 'StyleTransferConfig':
         return dataclasses.replace(self, **changes)

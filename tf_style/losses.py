@@ -60,8 +60,8 @@ class StyleObjective:
                  content_weight: float = 1.0, style_weight: float = 1e3, tv_weight: float = 0.0,
                  content_layer_weights: Optional[Sequence[float]] = None,
                  style_layer_weights: Optional[Sequence[float]] = None):
-        self.content_targets = {k: tf.constant(v, tf.float32) for k, v in content_targets.items()}
-        self.style_targets = {k: tf.constant(v, tf.float32) for k, v in style_targets.items()}
+        self.content_targets = {k: tf.cast(v, tf.float32) for k, v in content_targets.items()}
+        self.style_targets = {k: tf.cast(v, tf.float32) for k, v in style_targets.items()}
         self.content_weight = float(content_weight)
         self.style_weight = float(style_weight)
         self.tv_weight = float(tv_weight)

@@ -94,8 +94,14 @@ class VGG19Features:
     The weights are frozen: they are not trainable variables, and the optimizer never sees them.
     """
 
-    def __init__(self, vgg19, pooling: str = 'avg'):
+    def __init__(self, vgg19, pooling: str = 'avg', precision: str = 'float32'):
         self.pooling = pooling
+        self.precision = precision
+        self._vgg19 = vgg19
+        self._variants = {precision: self}
+        # 'mixed': layers compute in bfloat16 (float32 range, so no loss scaling is needed) and
+        # keep float32 weights; the losses cast features back to float32.
+        policy = 'mixed_bfloat16' if precision == 'mixed' else None
         inputs = keras.Input(shape=(None, None, 3), name='bgr_minus_mean')
         x = inputs
         self._tensors = {}
@@ -104,12 +110,27 @@ class VGG19Features:
                 layer = keras.layers.AveragePooling2D(
                     pool_size=layer.pool_size, strides=layer.strides, padding=layer.padding,
                     name=layer.name)
+            if policy:
+                source = layer
+                layer = type(layer).from_config({**layer.get_config(), 'dtype': policy})
+                x = layer(x)
+                layer.set_weights(source.get_weights())
+            else:
+                x = layer(x)
             layer.trainable = False
-            x = layer(x)
             self._tensors[layer.name] = x
         self._input = inputs
         self._models = {}
         self.layers = tuple(self._tensors)
+
+    def with_precision(self, precision: str) -> 'VGG19Features':
+        """The same network computing in `precision` ('float32' or 'mixed'); shares nothing
+        mutable, built once."""
+        if precision not in self._variants:
+            variant = VGG19Features(self._vgg19, self.pooling, precision)
+            variant._variants = self._variants
+            self._variants[precision] = variant
+        return self._variants[precision]
 
     def model(self, layers):
         """A Keras model from the input to `layers` (canonical names); shares the weights."""

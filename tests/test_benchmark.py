@@ -1,0 +1,25 @@
+import pytest
+
+from tf_style import benchmark
+from tf_style.config import StyleTransferConfig
+
+
+def test_iteration_flops_by_hand():
+    config = StyleTransferConfig(content_layers=['conv1_1'], style_layers=['conv1_1'])
+    conv = 2 * 9 * 3 * 64 * 4 * 4           # one 3x3 conv, 3 -> 64 channels, 16 positions
+    gram = 2 * 2 * 16 * 64 * 64             # F^T F and its gradient
+    assert benchmark.iteration_flops(4, 4, config) == 2 * conv + gram
+
+
+def test_iteration_flops_grow_with_pixels():
+    config = StyleTransferConfig()
+    small, large = (benchmark.iteration_flops(s, s, config) for s in (256, 512))
+    assert large == pytest.approx(4 * small, rel=0.01)
+    # VGG19 to conv5_1, forward and input gradient, at 512 px: about 0.4 TFLOP.
+    assert 3.5e11 < large < 4.5e11
+
+
+def test_time_to_reach():
+    points = [(1.0, 10.0), (2.0, 5.0), (3.0, 4.0)]
+    assert benchmark.time_to_reach(points, 5.0) == 2.0
+    assert benchmark.time_to_reach(points, 1.0) is None

@@ -1,0 +1,57 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tf_style.lbfgs import LBFGS
+
+
+def run(objective, x0, iterations, **options):
+    x = tf.Variable(tf.constant(x0, tf.float32))
+    opt = LBFGS(x, **options)
+
+    def value_and_gradient(v):
+        with tf.GradientTape() as tape:
+            tape.watch(v)
+            f = objective(v)
+        return {'total': f}, tape.gradient(f, v)
+
+    step = tf.function(lambda: opt.step(value_and_gradient))
+    values = [float(step()['total']) for _ in range(iterations)]
+    return x.numpy(), values, opt
+
+
+def test_convex_quadratic_reaches_the_known_minimum():
+    rng = np.random.default_rng(0)
+    n = 40
+    a = rng.normal(size=(n, n))
+    a = a @ a.T / n + 0.1 * np.eye(n)
+    b = rng.normal(size=n) * 10
+    x_star = np.linalg.solve(a, b)
+    a_t, b_t = tf.constant(a, tf.float32), tf.constant(b, tf.float32)
+    x, values, _ = run(lambda v: 0.5 * tf.tensordot(v, tf.linalg.matvec(a_t, v), 1)
+                       - tf.tensordot(b_t, v, 1), np.zeros(n), 150, bounds=(-1e6, 1e6))
+    np.testing.assert_allclose(x, x_star, atol=1e-2 * np.abs(x_star).max())
+    f_star = -0.5 * b @ x_star
+    assert values[-1] == pytest.approx(f_star, rel=1e-4)
+    assert all(later <= earlier + 1e-3 * abs(earlier) for earlier, later in zip(values, values[1:]))
+
+
+def test_box_bounds_hold_and_the_constrained_minimum_is_found():
+    target = np.array([-50.0, 20.0, 300.0, 128.0], np.float32)
+    x, _, _ = run(lambda v: tf.reduce_sum((v - target) ** 2), np.full(4, 100.0), 40)
+    np.testing.assert_allclose(x, [0.0, 20.0, 255.0, 128.0], atol=1e-2)
+
+
+def test_rosenbrock():
+    def rosenbrock(v):
+        return tf.reduce_sum(100.0 * (v[1:] - v[:-1] ** 2) ** 2 + (1 - v[:-1]) ** 2)
+    x, values, opt = run(rosenbrock, np.array([-1.2, 1.0, -1.2, 1.0]), 300,
+                         bounds=(-10.0, 10.0))
+    np.testing.assert_allclose(x, np.ones(4), atol=1e-2)
+    # Backtracking is the exception: most iterations cost one evaluation.
+    assert int(opt.evaluations) < 2 * 300
+
+
+def test_history_must_be_positive():
+    with pytest.raises(ValueError):
+        LBFGS(tf.Variable(tf.zeros(3)), history=0)

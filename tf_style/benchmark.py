@@ -1,0 +1,121 @@
+"""Measurements behind bin/benchmark: FLOPs, throughput, time to a loss, peak memory.
+
+Everything returns numbers; bin/benchmark prints them. No timing here is asserted anywhere.
+"""
+
+import resource
+import subprocess
+import sys
+import time
+
+import numpy as np
+import tensorflow as tf
+
+from . import vgg_layers
+from .config import StyleTransferConfig
+from .optimize import stylize
+
+_BLOCK_CHANNELS = (64, 128, 256, 512, 512)
+
+
+def _block(name):
+    return int(name[len('block')])
+
+
+def _channels(name):
+    return _BLOCK_CHANNELS[_block(name) - 1]
+
+
+def _input_channels(name):
+    """Channels entering a conv: the previous conv's, or 3 for the first."""
+    index = vgg_layers.LAYERS.index(name)
+    previous = [n for n in vgg_layers.LAYERS[:index] if '_conv' in n]
+    return _channels(previous[-1]) if previous else 3
+
+
+def _positions(name, height, width):
+    """Feature-map positions at a layer (valid 2x2 pooling halves each side)."""
+    halvings = _block(name) - (0 if name.endswith('_pool') else 1)
+    return (height >> halvings) * (width >> halvings)
+
+
+def iteration_flops(height: int, width: int, config: StyleTransferConfig) -> float:
+    """Analytic FLOPs of one loss-and-gradient evaluation (multiply-add = 2 FLOPs).
+
+    Forward convs up to the deepest layer the loss reads, the same again for the gradient with
+    respect to their inputs (the weights are frozen, so no weight gradients), and the Gram
+    matrices (forward and backward) of the style layers.
+    """
+    deepest = max(map(vgg_layers.depth, config.layers))
+    conv = sum(2.0 * 9 * _input_channels(name) * _channels(name) * _positions(name, height, width)
+               for name in vgg_layers.LAYERS[:deepest + 1] if '_conv' in name)
+    # G = F^T F forward; its gradient needs one more product of the same size.
+    gram = sum(2 * 2.0 * _positions(name, height, width) * _channels(name) ** 2
+               for name in config.style_layers)
+    return 2 * conv + gram
+
+
+def conv_throughput(dtype=tf.float32, size: int = 128, channels: int = 256,
+                    repeats: int = 10) -> float:
+    """GFLOP/s of a VGG-shaped 3x3 conv2d (stride 1, same padding) on this machine."""
+    x = tf.random.uniform([1, size, size, channels], dtype=tf.float32)
+    k = tf.random.normal([3, 3, channels, channels], stddev=0.05)
+    x, k = tf.cast(x, dtype), tf.cast(k, dtype)
+    conv = tf.function(lambda: tf.nn.conv2d(x, k, 1, 'SAME'))
+    conv().numpy()
+    start = time.perf_counter()
+    for _ in range(repeats):
+        out = conv()
+    out.numpy()
+    seconds = (time.perf_counter() - start) / repeats
+    return 2.0 * 9 * channels * channels * size * size / seconds / 1e9
+
+
+def seconds_per_iteration(content, style, extractor, size: int, precision: str,
+                          iterations: int = 5) -> float:
+    """Mean wall time of an L-BFGS iteration at `size`, after a warm-up run at that size."""
+    options = dict(extractor=extractor, image_size=size, init='content', seed=0,
+                   precision=precision)
+    stylize(content, style, iterations=2, **options)  # traces and warms up
+    times = []
+
+    def record(progress):
+        times.append(time.perf_counter())
+
+    stylize(content, style, iterations=iterations + 1, callback=record, report_every=1, **options)
+    return float(np.mean(np.diff(times)))
+
+
+def loss_trajectory(content, style, extractor, **options):
+    """[(seconds since the call, final-scale loss)] of every final-scale iteration of a run."""
+    points = []
+    start = time.perf_counter()
+    config = StyleTransferConfig(**options)
+    last_scale = config.scales - 1
+
+    def record(progress):
+        if progress.scale == last_scale:
+            points.append((time.perf_counter() - start, progress.losses['total']))
+
+    result = stylize(content, style, extractor=extractor, callback=record, report_every=1,
+                     **options)
+    points.append((time.perf_counter() - start, result.losses['total']))
+    return points, result
+
+
+def time_to_reach(points, target):
+    """Seconds until the loss first reaches `target`, or None."""
+    for seconds, loss in points:
+        if loss <= target:
+            return seconds
+    return None
+
+
+def peak_memory_gib(argv, timeout=3600) -> float:
+    """Peak resident memory (GiB) of a child process running `argv` (sys.executable ...)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    subprocess.run([sys.executable, *argv], check=True, timeout=timeout,
+                   stdout=subprocess.DEVNULL)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    # ru_maxrss is the largest child so far (KiB on Linux): run the sizes smallest first.
+    return max(after, before) / 2 ** 20

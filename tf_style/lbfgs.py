@@ -1,0 +1,144 @@
+"""L-BFGS on a tf.Variable, every step inside the caller's tf.function.
+
+The paper optimised with L-BFGS, and for this problem it reaches a given loss in far fewer
+function evaluations than Adam. SciPy's L-BFGS would cost a device-to-host copy of the image and
+its gradient every iteration; this one keeps its state in tf.Variables (so it runs on a GPU and
+can be checkpointed) and does the two-loop recursion over an unrolled, fixed-size history.
+
+Each iteration: the quasi-Newton direction d = -H g; a trial step of `learning_rate` along it
+(without curvature pairs, scaled by 1/|g|_1 as in Torch's optim.lbfgs: tiny, but it yields a
+good first curvature estimate; a larger first step measured slower); the trial point projected
+onto the pixel box; halving the step until the Armijo condition holds. The accepted point's loss
+and gradient are kept for the next iteration, so an iteration costs one evaluation unless it
+backtracks. (Torch's L-BFGS without line search, as jcjohnson/neural-style runs it, overshoots
+badly on this problem in float32: losses jump a hundredfold within the first 10 iterations.)
+"""
+
+import tensorflow as tf
+
+ARMIJO = 1e-4
+MAX_BACKTRACKS = 8
+
+
+class LBFGS:
+    """Limited-memory BFGS for one variable with box bounds.
+
+    `step(value_and_gradient)` runs one iteration, where `value_and_gradient(x)` returns
+    `(losses, gradient)` for a tensor shaped like the variable, `losses['total']` the objective.
+    """
+
+    def __init__(self, variable: tf.Variable, history: int = 10, learning_rate: float = 1.0,
+                 bounds=(0.0, 255.0)):
+        if history < 1:
+            raise ValueError(f'history must be at least 1, got {history}')
+        self.variable = variable
+        self.history = int(history)
+        self.learning_rate = float(learning_rate)
+        self.bounds = bounds
+        n = int(tf.size(variable))
+        zeros = lambda *shape: tf.Variable(tf.zeros(shape, tf.float32), trainable=False)
+        # Newest pair first: s_k = x_{k+1} - x_k, y_k = g_{k+1} - g_k, rho_k = 1 / (y_k . s_k).
+        self.s = zeros(self.history, n)
+        self.y = zeros(self.history, n)
+        self.rho = zeros(self.history)
+        self.pairs = tf.Variable(0, dtype=tf.int32, trainable=False)
+        self.iterations = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self.evaluations = tf.Variable(0, dtype=tf.int64, trainable=False)
+        # Set when even a steepest-descent step no longer decreases the loss.
+        self.converged = tf.Variable(False, trainable=False)
+        # The objective and its gradient at the variable's value (valid once iterations > 0).
+        self.value = tf.Variable(0.0, trainable=False)
+        self.gradient = zeros(n)
+
+    @property
+    def variables(self):
+        return [self.s, self.y, self.rho, self.pairs, self.iterations, self.evaluations,
+                self.converged, self.value, self.gradient]
+
+    def step(self, value_and_gradient):
+        """One iteration; returns the losses at the new point."""
+        shape = tf.shape(self.variable)
+
+        def evaluate(x):
+            self.evaluations.assign_add(1)
+            losses, gradient = value_and_gradient(tf.reshape(x, shape))
+            return losses, tf.reshape(tf.cast(gradient, tf.float32), [-1])
+
+        x = tf.reshape(self.variable, [-1])
+        if self.converged:
+            losses, _ = evaluate(x)
+        else:
+            losses = self._iterate(evaluate, x)
+        self.iterations.assign_add(1)
+        return losses
+
+    def _iterate(self, evaluate, x):
+        if self.iterations == 0:
+            losses, g = evaluate(x)
+            self.value.assign(losses['total'])
+            self.gradient.assign(g)
+        f, g = self.value.read_value(), self.gradient.read_value()
+
+        direction = self._direction(g)
+        if tf.reduce_sum(direction * g) >= 0.0:
+            # Not a descent direction (stale curvature): forget it and go downhill.
+            self.pairs.assign(0)
+            direction = -g
+        step = tf.cond(self.pairs > 0, lambda: tf.constant(self.learning_rate),
+                       lambda: self.learning_rate * tf.minimum(
+                           1.0, 1.0 / (tf.reduce_sum(tf.abs(g)) + 1e-30)))
+
+        def trial(t):
+            x_new = tf.clip_by_value(x + t * direction, *self.bounds)
+            losses, g_new = evaluate(x_new)
+            f_new = losses['total']
+            # Armijo, and a strict decrease: a step too small to change the loss is no step.
+            ok = tf.logical_and(tf.math.is_finite(f_new), tf.logical_and(
+                f_new < f, f_new <= f + ARMIJO * tf.reduce_sum(g * (x_new - x))))
+            return x_new, losses, g_new, ok
+
+        x_new, losses, g_new, ok = trial(step)
+        tries = tf.constant(1)
+        while tf.logical_and(tf.logical_not(ok), tries < MAX_BACKTRACKS):
+            step = step * 0.5
+            x_new, losses, g_new, ok = trial(step)
+            tries += 1
+
+        if ok:
+            self._remember(x_new - x, g_new - g)
+            self.variable.assign(tf.reshape(x_new, tf.shape(self.variable)))
+            self.value.assign(losses['total'])
+            self.gradient.assign(g_new)
+        else:
+            # No decrease even with a tiny step: restart from steepest descent next time, or
+            # stop if that was steepest descent already.
+            self.converged.assign(self.pairs == 0)
+            self.pairs.assign(0)
+            losses, _ = evaluate(x)
+        return losses
+
+    def _remember(self, s, y):
+        ys = tf.reduce_sum(y * s)
+        if ys > 1e-10:
+            self.s.assign(tf.concat([s[None], self.s[:-1]], axis=0))
+            self.y.assign(tf.concat([y[None], self.y[:-1]], axis=0))
+            self.rho.assign(tf.concat([[1.0 / ys], self.rho[:-1]], axis=0))
+            self.pairs.assign(tf.minimum(self.pairs + 1, self.history))
+
+    def _direction(self, g):
+        """-H g by the two-loop recursion over the stored pairs."""
+        q = g
+        alphas = []
+        for i in range(self.history):
+            valid = tf.cast(i < self.pairs, tf.float32)
+            alpha = valid * self.rho[i] * tf.reduce_sum(self.s[i] * q)
+            q = q - alpha * self.y[i]
+            alphas.append(alpha)
+        yy = tf.reduce_sum(self.y[0] * self.y[0])
+        gamma = tf.where(self.pairs > 0, tf.reduce_sum(self.s[0] * self.y[0]) / (yy + 1e-30), 1.0)
+        r = gamma * q
+        for i in reversed(range(self.history)):
+            valid = tf.cast(i < self.pairs, tf.float32)
+            beta = self.rho[i] * tf.reduce_sum(self.y[i] * r)
+            r = r + valid * (alphas[i] - beta) * self.s[i]
+        return -r
