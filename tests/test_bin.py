@@ -5,6 +5,7 @@ import json
 import os
 import shutil
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -125,3 +126,74 @@ def test_convert_weights_then_stylize_offline(inputs, tmp_path):
     assert r.returncode == 0, r.stderr
     assert 'RANDOM' not in r.stderr
     assert Image.open(out).size == (48, 36)
+
+
+def stylize_args(inputs, out, *extra):
+    return ['--content', inputs['tubingen'], '--style', inputs['starry_night'], '--output', out,
+            '--image_size=64', '--weights=random', '--seed=4', *extra]
+
+
+def test_sigint_keeps_the_image_and_resume_matches_an_uninterrupted_run(inputs, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    from conftest import ROOT
+    whole, again = tmp_path / 'whole.png', tmp_path / 'again.png'
+    for out in (whole, again):
+        r = run_bin('stylize', *stylize_args(inputs, out, '--iterations=40'))
+        assert r.returncode == 0, r.stderr
+    # Reproducible: same inputs, settings and seed give the same bytes.
+    assert whole.read_bytes() == again.read_bytes()
+
+    out, ckpt = tmp_path / 'out.png', tmp_path / 'ckpt'
+    args = stylize_args(inputs, out, '--iterations=40', f'--checkpoint_dir={ckpt}',
+                        '--checkpoint_every=1000', '--print_every=1')
+    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, 'bin', 'stylize'),
+                             *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, cwd=ROOT, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2'))
+    for line in proc.stdout:
+        if line.startswith('iter 5/'):
+            proc.send_signal(signal.SIGINT)
+            break
+    _, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 130, stderr
+    assert 'Traceback' not in stderr and '--resume' in last_line(stderr)
+    assert out.exists() and (ckpt / 'ckpt' / 'state.json').exists()
+    assert not out.read_bytes() == whole.read_bytes()  # stopped early
+
+    r = run_bin('stylize', *args, '--resume')
+    assert r.returncode == 0, r.stderr
+    a = np.asarray(Image.open(out), dtype=int)
+    b = np.asarray(Image.open(whole), dtype=int)
+    assert np.abs(a - b).max() <= 1
+
+
+def test_existing_output_needs_overwrite(inputs, tmp_path):
+    out = tmp_path / 'out.png'
+    out.write_bytes(b'precious')
+    r = run_bin('stylize', *stylize_args(inputs, out, '--iterations=1'))
+    assert r.returncode == 2 and '--overwrite' in last_line(r.stderr)
+    assert out.read_bytes() == b'precious'
+
+
+def test_memory_estimate_refuses_an_impossible_size(inputs, tmp_path):
+    r = run_bin('stylize', *stylize_args(inputs, tmp_path / 'out.png', '--image_size=60000'))
+    assert r.returncode == 2
+    line = last_line(r.stderr)
+    assert 'GiB of memory' in line and '--image_size=' in line
+    assert not (tmp_path / 'out.png').exists()
+
+
+def test_snapshots_best_image_tensorboard_and_a_tiny_input(tmp_path):
+    tiny = tmp_path / 'tiny.png'
+    Image.new('RGB', (10, 10), (200, 30, 30)).save(tiny)
+    out, logdir = tmp_path / 'run.png', tmp_path / 'tb'
+    r = run_bin('stylize', '--content', tiny, '--style', os.path.join(EXAMPLES, 'the_scream.jpg'),
+                '--output', out, '--image_size=48', '--weights=random', '--iterations=4',
+                '--save_every=2', '--keep_best', f'--logdir={logdir}', '--optimizer=adam')
+    assert r.returncode == 0, r.stderr
+    assert 'upscaling' in r.stderr
+    assert sorted(p.name for p in tmp_path.glob('run*.png')) == [
+        'run.png', 'run_0002.png', 'run_0004.png']
+    assert Image.open(out).size == (48, 48)
+    assert list(logdir.glob('events.out.tfevents.*'))

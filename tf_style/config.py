@@ -61,6 +61,9 @@ class StyleTransferConfig:
     # Iterations at each scale, coarsest first; None: `iterations` at the final scale and twice
     # as many at each coarser one (they cost a quarter as much per iteration).
     scale_iterations: Optional[Tuple[int, ...]] = None
+    # Return the lowest-loss image of the final scale rather than the last one (Adam's loss is
+    # not monotone; L-BFGS's is).
+    keep_best: bool = False
     # 'mixed' runs the network in bfloat16 (float16 on a GPU); Grams and losses stay float32.
     precision: str = 'float32'
 

@@ -46,6 +46,9 @@ class StylizeResult:
     iterations: int
     seconds: float
     config: StyleTransferConfig
+    # False when the run stopped early (should_stop, or a numerical fault): see stop_reason.
+    completed: bool = True
+    stop_reason: str = ''
 
 
 def _min_side(layers):
@@ -88,21 +91,42 @@ def build_objective(extractor, content, style, config: StyleTransferConfig) -> S
         style_layer_weights=config.style_layer_weights)
 
 
+# Adam: consecutive non-finite losses or gradients (each skipped, halving the step) before a run
+# gives up and keeps its last good image.
+MAX_FAULTS = 8
+
+
+class NumericalFault(Exception):
+    """The loss or gradient stayed NaN or Inf; the image still holds the last good one."""
+
+
 class Optimization:
     """The image variable, the optimizer's state, and the compiled step, at one scale."""
 
-    def __init__(self, objective, extractor, start: np.ndarray, config: StyleTransferConfig):
+    def __init__(self, objective, extractor, start: np.ndarray, config: StyleTransferConfig,
+                 track_best: bool = False):
         self.image = tf.Variable(start[None], name='image')
         self._objective = objective
         self._extractor = extractor
         self._layers = config.layers
+        self.faults = tf.Variable(0, trainable=False)
+        self.best_loss = tf.Variable(np.inf, dtype=tf.float32, trainable=False)
+        self.best_image = tf.Variable(start[None], trainable=False) if track_best else None
         if config.optimizer == 'lbfgs':
             self.optimizer = LBFGS(self.image, history=config.lbfgs_history,
                                    learning_rate=config.step_size)
+            optimizer_state = {f'v{i}': v for i, v in enumerate(self.optimizer.variables)}
         else:
             self.optimizer = keras.optimizers.Adam(
                 learning_rate=config.step_size, beta_1=config.adam_beta_1,
                 beta_2=config.adam_beta_2, epsilon=config.adam_epsilon)
+            self.optimizer.build([self.image])
+            optimizer_state = {f'v{i}': v.value for i, v in enumerate(self.optimizer.variables)}
+        # What a checkpoint holds: everything the next iteration depends on.
+        self.state = dict(image=self.image, faults=self.faults, best_loss=self.best_loss,
+                          optimizer=optimizer_state)
+        if track_best:
+            self.state['best_image'] = self.best_image
         self.step = tf.function(self._step)
 
     def _losses(self, image=None):
@@ -118,28 +142,70 @@ class Optimization:
     def _step(self):
         """One update; returns the latest losses (L-BFGS: after it, Adam: before it)."""
         if isinstance(self.optimizer, LBFGS):
-            return self.optimizer.step(self._value_and_gradient)
-        losses, gradient = self._value_and_gradient(tf.convert_to_tensor(self.image))
-        self.optimizer.apply_gradients([(gradient, self.image)])
-        self.image.assign(tf.clip_by_value(self.image, 0.0, 255.0))
+            # L-BFGS never accepts a non-finite trial point (see lbfgs.py).
+            losses = self.optimizer.step(self._value_and_gradient)
+            self._remember_best(losses['total'], self.image)
+            return losses
+        before = tf.identity(self.image)
+        losses, gradient = self._value_and_gradient(before)
+        if tf.math.is_finite(losses['total']) and tf.reduce_all(tf.math.is_finite(gradient)):
+            self._remember_best(losses['total'], before)
+            self.optimizer.apply_gradients([(gradient, self.image)])
+            self.image.assign(tf.clip_by_value(self.image, 0.0, 255.0))
+            self.faults.assign(0)
+        else:
+            # Leave the image as it was and retry with half the step.
+            self.optimizer.learning_rate.assign(self.optimizer.learning_rate * 0.5)
+            self.faults.assign_add(1)
         return losses
+
+    def _remember_best(self, loss, image):
+        if self.best_image is not None and loss < self.best_loss:
+            self.best_loss.assign(loss)
+            self.best_image.assign(image)
 
     def current_image(self) -> np.ndarray:
         return self.image.numpy()[0]
 
+    def final_image(self) -> np.ndarray:
+        """The lowest-loss image seen when tracking the best, else the current one."""
+        if self.best_image is not None:
+            # Adam's losses are of the image before each update: the last one is not yet seen.
+            current = float(tf.function(self._losses)()['total'])
+            if float(self.best_loss.numpy()) < current:
+                return self.best_image.numpy()[0]
+        return self.current_image()
+
+    def check(self):
+        if int(self.faults.numpy()) >= MAX_FAULTS:
+            raise NumericalFault(f'the loss or its gradient was NaN or Inf {MAX_FAULTS} times '
+                                 'in a row, even with smaller steps')
+
 
 def stylize(content: np.ndarray, style: np.ndarray, *, config: Optional[StyleTransferConfig] = None,
             extractor=None, callback: Optional[Callable[[Progress], None]] = None,
-            report_every: int = 0, **options) -> StylizeResult:
+            report_every: int = 0, should_stop: Optional[Callable[[], bool]] = None,
+            checkpointer=None, **options) -> StylizeResult:
     """Renders `content` (H x W x 3, 0..255) in the style of `style`.
 
     Settings come from `config` and/or keyword arguments named as in `StyleTransferConfig`.
     `extractor` (from `build_extractor` or `load_extractor`) is built from the config's weights and
     pooling when not given. `callback(Progress)` is called every `report_every` iterations (never
-    when 0) and after the last one.
+    when 0) and after the last one. `should_stop()` is asked after every iteration; when it says
+    yes the run saves a checkpoint and returns early with `completed=False`. `checkpointer` (a
+    `tf_style.checkpoint.Checkpointer`) saves the run every `checkpointer.every` iterations and,
+    with `resume`, continues a saved run of the same inputs and settings.
     """
     config = config.replace(**options) if config else StyleTransferConfig(**options)
-    seed = config.seed if config.seed is not None else random.SystemRandom().randrange(2 ** 31)
+    resumed = None
+    if checkpointer is not None:
+        from .checkpoint import fingerprint
+        checkpointer.fingerprint = fingerprint(content, style, dataclasses.asdict(config))
+        resumed = checkpointer.load_state()
+    if resumed:
+        seed = resumed['seed']
+    else:
+        seed = config.seed if config.seed is not None else random.SystemRandom().randrange(2 ** 31)
     logging.info('stylize: seed %d', seed)
     if extractor is None:
         from .network import build_extractor
@@ -160,16 +226,29 @@ def stylize(content: np.ndarray, style: np.ndarray, *, config: Optional[StyleTra
         scaled.append((c, _prepare(style, style_side, 'style', config.style_layers)))
 
     total = sum(n for _, n in schedule)
-    done = 0
+    done = resumed['done'] if resumed else 0
+    first_scale = resumed['scale'] if resumed else 0
     start = time.perf_counter()
-    last_report = (0, start)
-    image = None
+    last_report = (done, start)
+    image, run, stop_reason = None, None, ''
+
+    def save():
+        if checkpointer is not None:
+            checkpointer.save(run.state, {'scale': scale, 'done': done, 'seed': seed})
+
     for scale, ((c, s), (_, iterations)) in enumerate(zip(scaled, schedule)):
+        if scale < first_scale:
+            continue
         objective = build_objective(extractor, c, s, config)
         begin = (initial_image(config.init, c, s, seed) if image is None
                  else images.resize_to(image, c.shape[:2]))
-        run = Optimization(objective, extractor, begin, config)
-        for _ in range(iterations):
+        final_scale = scale == len(schedule) - 1
+        run = Optimization(objective, extractor, begin, config,
+                           track_best=config.keep_best and final_scale)
+        if resumed and scale == first_scale:
+            checkpointer.restore(run.state)
+        end = sum(n for _, n in schedule[:scale + 1])
+        while done < end:
             losses = run.step()
             done += 1
             if callback and ((report_every and done % report_every == 0) or done == total):
@@ -181,14 +260,32 @@ def stylize(content: np.ndarray, style: np.ndarray, *, config: Optional[StyleTra
                     losses=_floats(losses), elapsed=now - start, iterations_per_second=rate,
                     eta_seconds=_eta(schedule, scale, done, total, rate),
                     current_image=run.current_image))
-        image = run.current_image()
+            try:
+                if done % 10 == 0 or done == end:
+                    run.check()
+            except NumericalFault as e:
+                stop_reason = str(e)
+            if not stop_reason and should_stop is not None and should_stop():
+                stop_reason = 'stopped on request'
+            if stop_reason:
+                save()
+                break
+            if checkpointer is not None and checkpointer.every and done % checkpointer.every == 0:
+                save()
+        image = run.final_image() if final_scale else run.current_image()
+        if stop_reason:
+            break
+    else:
+        save()  # a resume of a finished run then returns at once
     seconds = time.perf_counter() - start
-    # Reported in float32 whatever the precision of the run, so that runs compare.
-    final = evaluate(exact, *scaled[-1], image, config)
-    logging.info('stylize: %d iterations in %.1f s, final loss %.4g', total, seconds,
-                 final['total'])
+    # Reported in float32 whatever the precision of the run, so that runs compare. (`scale` is
+    # the last one run: the final one, unless the run stopped early.)
+    final = evaluate(exact, *scaled[scale], image, config)
+    logging.info('stylize: %d of %d iterations in %.1f s, loss %.4g%s', done, total, seconds,
+                 final['total'], f' ({stop_reason})' if stop_reason else '')
     return StylizeResult(image=images.to_uint8(image), losses=final, seed=seed,
-                         iterations=total, seconds=seconds, config=config)
+                         iterations=done, seconds=seconds, config=config,
+                         completed=not stop_reason, stop_reason=stop_reason)
 
 
 def evaluate(extractor, content, style, image, config: StyleTransferConfig) -> Dict[str, float]:
