@@ -123,13 +123,23 @@ def test_coarse_to_fine_reports_each_scale(random_extractor, tiny_pair):
 
 
 def test_mixed_precision_loss_is_close_to_float32(random_extractor):
+    from tf_style.config import StyleTransferConfig
+    from tf_style.optimize import evaluate
     pair = example('tubingen', 64), example('starry_night', 64)
+    config = StyleTransferConfig(image_size=64)
+    image = np.random.default_rng(0).uniform(0, 255, pair[0].shape[:2] + (3,))
+    # The same image, its loss computed in bfloat16 and in float32.
+    exact = evaluate(random_extractor, *pair, image, config)['total']
+    mixed = evaluate(random_extractor.with_precision('mixed'), *pair, image, config)['total']
+    assert mixed == pytest.approx(exact, rel=0.05)
+    # A mixed-precision run optimises the float32 loss nearly as well.
     runs = {p: stylize(*pair, extractor=random_extractor, iterations=10, seed=0, image_size=64,
                        init='content', precision=p) for p in ('float32', 'mixed')}
-    # Both final losses are evaluated in float32.
+    start = stylize(*pair, extractor=random_extractor, iterations=0, init='content',
+                    image_size=64)
+    assert runs['mixed'].losses['total'] < 0.5 * start.losses['total']
     assert runs['mixed'].losses['total'] == pytest.approx(runs['float32'].losses['total'],
-                                                          rel=0.1)
-    assert not np.array_equal(runs['mixed'].image, runs['float32'].image)
+                                                          rel=0.3)
 
 
 def test_coarsest_scale_too_small_is_refused_before_work(random_extractor, tiny_pair):

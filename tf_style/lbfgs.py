@@ -5,10 +5,13 @@ function evaluations than Adam. SciPy's L-BFGS would cost a device-to-host copy 
 its gradient every iteration; this one keeps its state in tf.Variables (so it runs on a GPU and
 can be checkpointed) and does the two-loop recursion over an unrolled, fixed-size history.
 
-Each iteration: the quasi-Newton direction d = -H g; a trial step of `learning_rate` along it
-(without curvature pairs, scaled by 1/|g|_1 as in Torch's optim.lbfgs: tiny, but it yields a
-good first curvature estimate; a larger first step measured slower); the trial point projected
-onto the pixel box; halving the step until the Armijo condition holds. The accepted point's loss
+Each iteration: the quasi-Newton direction d = -H g; a trial step of `learning_rate` along it;
+the trial point projected onto the pixel box; halving the step until the Armijo condition holds
+with a strict decrease. Without curvature pairs (the first iteration, after a reset, or while
+every pair has s.y <= 0, which this non-convex loss produces near the content image) the step is
+steepest descent that first moves the most-changed pixel by FIRST_STEP (one level) and doubles
+while it is accepted. (Torch's 1/|g|_1 scaling of that first step is so small on large images
+that the loss does not change in float32, and a step that changes nothing is no progress.) The accepted point's loss
 and gradient are kept for the next iteration, so an iteration costs one evaluation unless it
 backtracks. (Torch's L-BFGS without line search, as jcjohnson/neural-style runs it, overshoots
 badly on this problem in float32: losses jump a hundredfold within the first 10 iterations.)
@@ -18,6 +21,10 @@ import tensorflow as tf
 
 ARMIJO = 1e-4
 MAX_BACKTRACKS = 8
+# Without curvature pairs, the steepest-descent step moves the most-changed value by this much
+# (for images: one pixel level).
+FIRST_STEP = 1.0
+MAX_STEEPEST_STEP = 64.0
 
 
 class LBFGS:
@@ -44,6 +51,8 @@ class LBFGS:
         self.pairs = tf.Variable(0, dtype=tf.int32, trainable=False)
         self.iterations = tf.Variable(0, dtype=tf.int64, trainable=False)
         self.evaluations = tf.Variable(0, dtype=tf.int64, trainable=False)
+        # Largest change of a value that the next steepest-descent step makes.
+        self.steepest_step = tf.Variable(FIRST_STEP, trainable=False)
         # Set when even a steepest-descent step no longer decreases the loss.
         self.converged = tf.Variable(False, trainable=False)
         # The objective and its gradient at the variable's value (valid once iterations > 0).
@@ -53,7 +62,7 @@ class LBFGS:
     @property
     def variables(self):
         return [self.s, self.y, self.rho, self.pairs, self.iterations, self.evaluations,
-                self.converged, self.value, self.gradient]
+                self.converged, self.steepest_step, self.value, self.gradient]
 
     def step(self, value_and_gradient):
         """One iteration; returns the losses at the new point."""
@@ -84,9 +93,10 @@ class LBFGS:
             # Not a descent direction (stale curvature): forget it and go downhill.
             self.pairs.assign(0)
             direction = -g
-        step = tf.cond(self.pairs > 0, lambda: tf.constant(self.learning_rate),
-                       lambda: self.learning_rate * tf.minimum(
-                           1.0, 1.0 / (tf.reduce_sum(tf.abs(g)) + 1e-30)))
+        steepest = self.pairs == 0
+        g_max = tf.reduce_max(tf.abs(g)) + 1e-30
+        step = tf.cond(steepest, lambda: self.steepest_step / g_max,
+                       lambda: tf.constant(self.learning_rate))
 
         def trial(t):
             x_new = tf.clip_by_value(x + t * direction, *self.bounds)
@@ -105,6 +115,9 @@ class LBFGS:
             tries += 1
 
         if ok:
+            if steepest:
+                # Steepest descent until a curvature pair is kept: grow the step while it works.
+                self.steepest_step.assign(tf.minimum(2.0 * step * g_max, MAX_STEEPEST_STEP))
             self._remember(x_new - x, g_new - g)
             self.variable.assign(tf.reshape(x_new, tf.shape(self.variable)))
             self.value.assign(losses['total'])

@@ -265,7 +265,7 @@ def stylize(content: np.ndarray, style: np.ndarray, *, config: Optional[StyleTra
                     run.check()
             except NumericalFault as e:
                 stop_reason = str(e)
-            if not stop_reason and should_stop is not None and should_stop():
+            if not stop_reason and done < total and should_stop is not None and should_stop():
                 stop_reason = 'stopped on request'
             if stop_reason:
                 save()
