@@ -130,7 +130,7 @@ def test_convert_weights_then_stylize_offline(inputs, tmp_path):
 
 def stylize_args(inputs, out, *extra):
     return ['--content', inputs['tubingen'], '--style', inputs['starry_night'], '--output', out,
-            '--image_size=64', '--weights=random', '--seed=4', *extra]
+            '--image_size=48', '--weights=random', '--seed=4', *extra]
 
 
 def test_sigint_keeps_the_image_and_resume_matches_an_uninterrupted_run(inputs, tmp_path):
@@ -140,13 +140,13 @@ def test_sigint_keeps_the_image_and_resume_matches_an_uninterrupted_run(inputs, 
     from conftest import ROOT
     whole, again = tmp_path / 'whole.png', tmp_path / 'again.png'
     for out in (whole, again):
-        r = run_bin('stylize', *stylize_args(inputs, out, '--iterations=40'))
+        r = run_bin('stylize', *stylize_args(inputs, out, '--iterations=20'))
         assert r.returncode == 0, r.stderr
     # Reproducible: same inputs, settings and seed give the same bytes.
     assert whole.read_bytes() == again.read_bytes()
 
     out, ckpt = tmp_path / 'out.png', tmp_path / 'ckpt'
-    args = stylize_args(inputs, out, '--iterations=40', f'--checkpoint_dir={ckpt}',
+    args = stylize_args(inputs, out, '--iterations=20', f'--checkpoint_dir={ckpt}',
                         '--checkpoint_every=1000', '--print_every=1')
     proc = subprocess.Popen([sys.executable, os.path.join(ROOT, 'bin', 'stylize'),
                              *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,

@@ -9,12 +9,12 @@ from tf_style.checkpoint import Checkpointer
 from tf_style.errors import TfStyleError
 from tf_style.optimize import MAX_FAULTS, stylize
 
-OPTIONS = dict(image_size=64, seed=3, weights='random', init='noise')
+OPTIONS = dict(image_size=48, seed=3, weights='random', init='noise')
 
 
 @pytest.fixture(scope='module')
 def pair():
-    return example('tubingen', 64), example('starry_night', 64)
+    return example('tubingen', 48), example('starry_night', 48)
 
 
 def stop_after(n):

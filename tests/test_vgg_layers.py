@@ -26,3 +26,12 @@ def test_unknown_layer_is_a_clear_error(bad):
 
 def test_depth_orders_layers():
     assert vgg_layers.depth('conv1_1') < vgg_layers.depth('pool1') < vgg_layers.depth('conv5_1')
+
+
+def test_geometry():
+    assert vgg_layers.channels('conv1_1') == 64 and vgg_layers.channels('pool5') == 512
+    assert vgg_layers.input_channels('conv1_1') == 3
+    assert vgg_layers.input_channels('conv3_1') == 128
+    assert vgg_layers.positions('conv1_1', 32, 48) == 32 * 48
+    assert vgg_layers.positions('pool1', 32, 48) == 16 * 24
+    assert vgg_layers.positions('conv4_2', 32, 48) == 4 * 6

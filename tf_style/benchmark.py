@@ -15,30 +15,6 @@ from . import vgg_layers
 from .config import StyleTransferConfig
 from .optimize import stylize
 
-_BLOCK_CHANNELS = (64, 128, 256, 512, 512)
-
-
-def _block(name):
-    return int(name[len('block')])
-
-
-def _channels(name):
-    return _BLOCK_CHANNELS[_block(name) - 1]
-
-
-def _input_channels(name):
-    """Channels entering a conv: the previous conv's, or 3 for the first."""
-    index = vgg_layers.LAYERS.index(name)
-    previous = [n for n in vgg_layers.LAYERS[:index] if '_conv' in n]
-    return _channels(previous[-1]) if previous else 3
-
-
-def _positions(name, height, width):
-    """Feature-map positions at a layer (valid 2x2 pooling halves each side)."""
-    halvings = _block(name) - (0 if name.endswith('_pool') else 1)
-    return (height >> halvings) * (width >> halvings)
-
-
 def iteration_flops(height: int, width: int, config: StyleTransferConfig) -> float:
     """Analytic FLOPs of one loss-and-gradient evaluation (multiply-add = 2 FLOPs).
 
@@ -47,10 +23,11 @@ def iteration_flops(height: int, width: int, config: StyleTransferConfig) -> flo
     matrices (forward and backward) of the style layers.
     """
     deepest = max(map(vgg_layers.depth, config.layers))
-    conv = sum(2.0 * 9 * _input_channels(name) * _channels(name) * _positions(name, height, width)
+    conv = sum(2.0 * 9 * vgg_layers.input_channels(name) * vgg_layers.channels(name)
+               * vgg_layers.positions(name, height, width)
                for name in vgg_layers.LAYERS[:deepest + 1] if '_conv' in name)
     # G = F^T F forward; its gradient needs one more product of the same size.
-    gram = sum(2 * 2.0 * _positions(name, height, width) * _channels(name) ** 2
+    gram = sum(2 * 2.0 * vgg_layers.positions(name, height, width) * vgg_layers.channels(name) ** 2
                for name in config.style_layers)
     return 2 * conv + gram
 

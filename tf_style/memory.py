@@ -11,7 +11,6 @@ import os
 from . import vgg_layers
 from .config import StyleTransferConfig
 
-_BLOCK_CHANNELS = (64, 128, 256, 512, 512)
 # Process baseline (TensorFlow, the network's 80 MB of weights, Python) and how many copies of
 # the activations a forward-and-gradient pass holds at its peak (measured; see BUILD.md).
 BASE_BYTES = 1.2 * 2 ** 30
@@ -21,12 +20,8 @@ ACTIVATION_COPIES = 3.0
 def activation_values(height: int, width: int, config: StyleTransferConfig) -> int:
     """Number of activation values of VGG19 up to the deepest layer the loss reads."""
     deepest = max(map(vgg_layers.depth, config.layers))
-    total = 0
-    for name in vgg_layers.LAYERS[:deepest + 1]:
-        block = int(name[len('block')])
-        halvings = block if name.endswith('_pool') else block - 1
-        total += (height >> halvings) * (width >> halvings) * _BLOCK_CHANNELS[block - 1]
-    return total
+    return sum(vgg_layers.positions(name, height, width) * vgg_layers.channels(name)
+               for name in vgg_layers.LAYERS[:deepest + 1])
 
 
 def estimate_bytes(height: int, width: int, config: StyleTransferConfig) -> float:
@@ -60,3 +55,29 @@ def largest_fitting_size(aspect: float, config: StyleTransferConfig, budget: flo
         if size > 65536:
             break
     return size
+
+
+def check_fits(height: int, width: int, config: StyleTransferConfig, output_dir: str,
+               snapshots: bool = False, checkpoints: bool = False,
+               check_memory: bool = True) -> None:
+    """Refuses, before any work, a run of height x width that cannot fit in memory or on disk."""
+    import shutil
+    from .errors import TfStyleError
+    if check_memory:
+        need, have = estimate_bytes(height, width, config), available_bytes()
+        if need > have:
+            largest = largest_fitting_size(min(height, width) / max(height, width), config, have)
+            raise TfStyleError(
+                f'--image_size={config.image_size} needs about {need / 2**30:.1f} GiB of memory; '
+                f'{have / 2**30:.1f} GiB is available: use --image_size={largest} or less '
+                '(or --check_memory=false)')
+    # The output (PNG: at most about the raw size), snapshots, and checkpoints (written beside
+    # the previous one before it is removed) must fit on disk.
+    pixels = height * width * 3
+    need = pixels * (2 + (1 if snapshots else 0))
+    if checkpoints:
+        need += 2 * pixels * 4 * (2 * config.lbfgs_history + 4)
+    free = shutil.disk_usage(output_dir).free
+    if need > free:
+        raise TfStyleError(f'{output_dir!r} has {free / 2**20:.0f} MiB free; this run may write '
+                           f'{need / 2**20:.0f} MiB (output, snapshots, checkpoints)')

@@ -52,3 +52,24 @@ def canonical(name: str) -> str:
 def depth(name: str) -> int:
     """Position of a layer in the network (0 = block1_conv1)."""
     return LAYERS.index(canonical(name))
+
+
+_BLOCK_CHANNELS = (64, 128, 256, 512, 512)
+
+
+def channels(name: str) -> int:
+    """Feature maps a layer outputs."""
+    return _BLOCK_CHANNELS[int(canonical(name)[len('block')]) - 1]
+
+
+def input_channels(name: str) -> int:
+    """Channels entering a conv layer: the previous conv's, or 3 (RGB) for the first."""
+    previous = [n for n in LAYERS[:depth(name)] if '_conv' in n]
+    return channels(previous[-1]) if previous else 3
+
+
+def positions(name: str, height: int, width: int) -> int:
+    """Feature-map positions of a layer for an input of height x width (valid 2x2 pooling)."""
+    name = canonical(name)
+    halvings = int(name[len('block')]) - (0 if name.endswith('_pool') else 1)
+    return (height >> halvings) * (width >> halvings)

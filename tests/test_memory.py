@@ -1,0 +1,44 @@
+from tf_style import memory
+from tf_style.config import StyleTransferConfig
+
+
+def test_estimate_grows_with_pixels_and_history():
+    c = StyleTransferConfig()
+    small, large = memory.estimate_bytes(512, 512, c), memory.estimate_bytes(1024, 1024, c)
+    assert memory.BASE_BYTES < small < large
+    assert large - memory.BASE_BYTES > 3.5 * (small - memory.BASE_BYTES)
+    assert memory.estimate_bytes(1024, 1024, c.replace(lbfgs_history=50)) > large
+    assert memory.estimate_bytes(1024, 1024, c.replace(precision='mixed')) < large
+
+
+def test_largest_fitting_size():
+    c = StyleTransferConfig()
+    budget = 8 * 2 ** 30
+    size = memory.largest_fitting_size(0.75, c, budget)
+    assert size % 64 == 0
+    assert memory.estimate_bytes(round(size * 0.75), size, c) <= budget
+    assert memory.estimate_bytes(round((size + 64) * 0.75), size + 64, c) > budget
+
+
+def test_available_memory_is_positive():
+    assert memory.available_bytes() > 0
+
+
+def test_full_disk_is_refused_before_the_run(tmp_path, monkeypatch):
+    import collections
+    import shutil
+    import pytest
+    from tf_style.errors import TfStyleError
+    usage = collections.namedtuple('usage', 'total used free')
+    monkeypatch.setattr(shutil, 'disk_usage', lambda path: usage(10, 10, 1000))
+    with pytest.raises(TfStyleError, match='MiB free'):
+        memory.check_fits(512, 512, StyleTransferConfig(), str(tmp_path), checkpoints=True)
+
+
+def test_impossible_memory_is_refused_with_a_size_that_fits(tmp_path, monkeypatch):
+    import pytest
+    from tf_style.errors import TfStyleError
+    monkeypatch.setattr(memory, 'available_bytes', lambda: 4 * 2 ** 30)
+    with pytest.raises(TfStyleError, match=r'use --image_size=\d+ or less'):
+        memory.check_fits(4096, 4096, StyleTransferConfig(image_size=4096), str(tmp_path))
+    memory.check_fits(256, 256, StyleTransferConfig(image_size=256), str(tmp_path))
