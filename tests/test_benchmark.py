@@ -23,3 +23,15 @@ def test_time_to_reach():
     points = [(1.0, 10.0), (2.0, 5.0), (3.0, 4.0)]
     assert benchmark.time_to_reach(points, 5.0) == 2.0
     assert benchmark.time_to_reach(points, 1.0) is None
+
+
+def test_measurements_return_positive_seconds(random_extractor):
+    from conftest import example
+    content, style = example('tubingen', 32), example('starry_night', 32)
+    for measure in (benchmark.seconds_per_evaluation, benchmark.seconds_per_iteration):
+        assert measure(content, style, random_extractor, 32, 'float32', 1) > 0
+    points, result = benchmark.loss_trajectory(content, style, random_extractor, image_size=64,
+                                               iterations=3, scales=2, seed=0)
+    # Final-scale iterations only, then the final loss; time only moves forward.
+    assert len(points) == 4 and points[-1][1] == result.losses['total']
+    assert all(a[0] <= b[0] for a, b in zip(points, points[1:]))

@@ -60,13 +60,20 @@ def bad_cases(tmp_path, inputs):
         'unknown format': (['--output', tmp_path / 'out.tiffy'], 'unknown image format'),
         'missing weights file': (['--weights', tmp_path / 'none.h5'], 'does not exist'),
         'bad layer weights': (['--style_layer_weights=1,2'], '2 values for 5 layers'),
+        'unknown init': (['--init=contnet'], 'not one of content, noise, style'),
+        'blend weights per style': (['--style_blend_weights=1,2'], '2 values for 1 style'),
+        'mask of another picture': (['--content_masks', inputs['starry_night']],
+                                    "needs its image's aspect ratio"),
+        'masks and labels': (['--content_masks', inputs['tubingen'], '--labels',
+                              inputs['tubingen']], 'not both'),
     }
 
 
 @pytest.mark.parametrize('case', [
     'missing content', 'style not an image', 'unknown layer', 'negative weight',
     'output is an input', 'unwritable output', 'unknown format', 'missing weights file',
-    'bad layer weights'])
+    'bad layer weights', 'unknown init', 'blend weights per style', 'mask of another picture',
+    'masks and labels'])
 def test_bad_input_is_one_line_and_touches_nothing(case, inputs, tmp_path):
     args, message = bad_cases(tmp_path, inputs)[case]
     base = {'--content': inputs['tubingen'], '--style': inputs['starry_night'],
@@ -197,3 +204,33 @@ def test_snapshots_best_image_tensorboard_and_a_tiny_input(tmp_path):
         'run.png', 'run_0002.png', 'run_0004.png']
     assert Image.open(out).size == (48, 48)
     assert list(logdir.glob('events.out.tfevents.*'))
+
+
+def test_artistic_controls_from_the_command_line(inputs, tmp_path):
+    """Two styles over a label image, colours kept, started from a file: flags reach the run."""
+    labels = np.zeros((768, 1024, 3), np.uint8)
+    labels[:, 512:] = 255
+    Image.fromarray(labels).save(tmp_path / 'labels.png')
+    out = tmp_path / 'out.png'
+    r = run_bin('stylize', '--content', inputs['tubingen'], '--style', inputs['starry_night'],
+                '--style', os.path.join(EXAMPLES, 'the_scream.jpg'), '--labels',
+                tmp_path / 'labels.png', '--preserve_colors=luminance',
+                '--init', inputs['starry_night'], '--init_noise_blend=0.1',
+                '--style_scale=1,1.5', '--output', out, *TINY)
+    assert r.returncode == 0, r.stderr
+    with Image.open(out) as im:
+        settings = json.loads(im.text['tf_style.settings'])
+    assert settings['preserve_colors'] == 'luminance' and settings['init'] == 'image'
+    assert settings['style_scale'] == [1.0, 1.5] and settings['init_noise_blend'] == 0.1
+
+
+def test_contact_sheet(tmp_path):
+    out = tmp_path / 'sheet.png'
+    r = run_bin('contact_sheet', '--weights=random', '--image_size=32', '--iterations=1',
+                '--output', out)
+    assert r.returncode == 0, r.stderr
+    assert 'masks: starry | scream' in r.stdout and f'wrote {out}' in r.stdout
+    with Image.open(out) as im:
+        assert im.size[0] == 3 * (32 + 4) + 4     # three columns of 32 px tiles
+    r = run_bin('contact_sheet', '--weights=random', '--output', out)
+    assert r.returncode == 2 and 'exists' in last_line(r.stderr)

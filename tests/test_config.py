@@ -37,7 +37,13 @@ def test_layers_are_canonical_and_ordered():
     (dict(init='zeros'), 'init'),
     (dict(pooling='min'), 'pooling'),
     (dict(style_scale=0.0), 'style_scale'),
-    (dict(learning_rate=-1.0), 'step_size'),
+    (dict(learning_rate=-1.0), 'learning_rate'),
+    (dict(style_scale='1,x'), 'comma-separated'),
+    (dict(style_scale=(1.0, -2.0)), 'style_scale'),
+    (dict(style_blend_weights=(1.0, -1.0)), 'style_blend_weights'),
+    (dict(style_blend_weights='0,0'), 'all 0'),
+    (dict(preserve_colors='yes'), 'preserve_colors'),
+    (dict(init_noise_blend=1.5), 'init_noise_blend'),
     (dict(content_weight=0.0, style_weight=0.0), 'nothing to optimise'),
 ])
 def test_bad_settings_are_refused(changes, message):
@@ -72,3 +78,12 @@ def test_optimizer_defaults():
 def test_bad_speed_settings(changes, message):
     with pytest.raises(ConfigError, match=message):
         StyleTransferConfig(**changes)
+
+
+def test_per_style_settings():
+    c = StyleTransferConfig(style_scale='1,0.5', style_blend_weights='3,1')
+    assert c.style_scales(2) == (1.0, 0.5) and c.blend_weights(2) == (0.75, 0.25)
+    assert StyleTransferConfig(style_scale=2.0).style_scales(3) == (2.0, 2.0, 2.0)
+    assert StyleTransferConfig().blend_weights(4) == (0.25,) * 4
+    with pytest.raises(ConfigError, match='2 values for 3 style'):
+        c.style_scales(3)

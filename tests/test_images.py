@@ -154,3 +154,18 @@ def test_unwritable_output_is_refused(tmp_path):
     (tmp_path / 'dir.png').mkdir()
     with pytest.raises(ImageError, match='is a directory'):
         images.check_output_path(str(tmp_path / 'dir.png'))
+
+
+def test_contact_sheet_lays_out_tiles_with_captions():
+    from tf_style.images import contact_sheet
+    red = np.zeros((20, 40, 3), np.uint8)
+    red[..., 0] = 255
+    blue = np.zeros((40, 20, 3), np.uint8)
+    blue[..., 2] = 255
+    sheet = contact_sheet([('red', red), ('blue', blue), ('red again', red)], columns=2,
+                          tile_size=40, caption_height=10, margin=2)
+    assert sheet.dtype == np.uint8 and sheet.shape == (2 * 52 + 2, 2 * 42 + 2, 3)
+    assert tuple(sheet[2 + 20, 2 + 20]) == (255, 0, 0)        # first tile, centred
+    assert tuple(sheet[2 + 20, 44 + 20]) == (0, 0, 255)       # second tile
+    assert tuple(sheet[54 + 20, 44 + 20]) == (255, 255, 255)  # no fourth tile
+    assert sheet[2 + 40:2 + 50, 2:42].min() < 128             # a caption was drawn

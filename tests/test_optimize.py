@@ -124,13 +124,14 @@ def test_coarse_to_fine_reports_each_scale(random_extractor, tiny_pair):
 
 def test_mixed_precision_loss_is_close_to_float32(random_extractor):
     from tf_style.config import StyleTransferConfig
-    from tf_style.optimize import evaluate
+    from tf_style.optimize import Inputs, evaluate
     pair = example('tubingen', 64), example('starry_night', 64)
+    inputs = Inputs(pair[0], [pair[1]])
     config = StyleTransferConfig(image_size=64)
     image = np.random.default_rng(0).uniform(0, 255, pair[0].shape[:2] + (3,))
     # The same image, its loss computed in bfloat16 and in float32.
-    exact = evaluate(random_extractor, *pair, image, config)['total']
-    mixed = evaluate(random_extractor.with_precision('mixed'), *pair, image, config)['total']
+    exact = evaluate(random_extractor, inputs, image, config)['total']
+    mixed = evaluate(random_extractor.with_precision('mixed'), inputs, image, config)['total']
     assert mixed == pytest.approx(exact, rel=0.05)
     # A mixed-precision run optimises the float32 loss nearly as well.
     runs = {p: stylize(*pair, extractor=random_extractor, iterations=10, seed=0, image_size=64,
@@ -146,3 +147,105 @@ def test_coarsest_scale_too_small_is_refused_before_work(random_extractor, tiny_
     with pytest.raises(ConfigError, match='fewer --scales'):
         stylize(*tiny_pair, extractor=random_extractor, image_size=64, scales=3, iterations=1,
                 weights='random')
+
+
+# Artistic controls: several styles, masks, colour preservation, initialisation.
+
+def test_blend_weights_one_zero_equal_the_single_style(random_extractor, tiny_pair):
+    content, style = tiny_pair
+    other = example('the_scream', 32)
+    single = stylize(content, style, extractor=random_extractor, iterations=3, seed=2, **TINY)
+    # style_scale per style: the second style's scale must not matter at weight 0.
+    blend = stylize(content, [style, other], extractor=random_extractor, iterations=3, seed=2,
+                    style_blend_weights=(1, 0), style_scale=(1.0, 0.7), **TINY)
+    np.testing.assert_array_equal(blend.image, single.image)
+    mixed = stylize(content, [style, other], extractor=random_extractor, iterations=3, seed=2,
+                    **TINY)
+    assert not np.array_equal(mixed.image, single.image)
+
+
+def test_a_mask_that_covers_nothing_leaves_the_other_styles_run_unchanged(random_extractor,
+                                                                          tiny_pair):
+    content, style = tiny_pair
+    other = example('the_scream', 32)
+    ones, zeros = np.ones(content.shape[:2]), np.zeros(content.shape[:2])
+    single = stylize(content, style, extractor=random_extractor, iterations=3, seed=2, **TINY)
+    masked = stylize(content, [style, other], content_masks=[ones, zeros],
+                     style_masks=[np.ones(style.shape[:2]), np.ones(other.shape[:2])],
+                     extractor=random_extractor, iterations=3, seed=2, **TINY)
+    np.testing.assert_array_equal(masked.image, single.image)
+    assert masked.losses['total'] == pytest.approx(single.losses['total'], rel=1e-6)
+    # No style anywhere: only the content loss is left, and a content start is already optimal.
+    none = stylize(content, [style], content_masks=[zeros], extractor=random_extractor,
+                   iterations=2, init='content', **TINY)
+    assert none.losses['style'] == 0 and none.losses['total'] == 0
+
+
+def test_bad_control_combinations_are_refused(random_extractor, tiny_pair):
+    content, style = tiny_pair
+    ones = np.ones(content.shape[:2])
+    cases = [
+        (dict(style=[style, style], style_blend_weights=(1, 2, 3)), 'has 3 values for 2'),
+        (dict(style=[style, style], style_scale=(1, 2, 3)), 'has 3 values for 2'),
+        (dict(content_masks=[ones], style_blend_weights=(1,)), 'exclude each other'),
+        (dict(style_masks=[ones]), 'need content masks'),
+        (dict(content_masks=[ones, ones]), 'one per style'),
+        (dict(init='image'), 'needs an init_image'),
+        (dict(style=[]), 'no style image'),
+    ]
+    for changes, message in cases:
+        options = dict(style=style, extractor=random_extractor, iterations=1, **TINY)
+        options.update(changes)
+        with pytest.raises(ConfigError, match=message):
+            stylize(content, **options)
+
+
+def test_init_image_and_noise_blend(random_extractor, tiny_pair):
+    content, style = tiny_pair
+    start = example('the_scream', 48)
+    result = stylize(content, style, extractor=random_extractor, iterations=0, init='image',
+                     init_image=start, **TINY)
+    np.testing.assert_array_equal(
+        result.image, np.round(np.clip(initial_image('image', content, style, 0, start), 0, 255)))
+    assert result.image.shape == (24, 32, 3)
+    blend = initial_image('content', content, style, 4, noise_blend=0.25)
+    noise = initial_image('noise', content, style, 4)
+    np.testing.assert_allclose(blend, 0.75 * content + 0.25 * noise, atol=1e-4)
+
+
+def test_preserve_colors(random_extractor, tiny_pair):
+    from tf_style import colour
+    content, style = tiny_pair
+    plain = stylize(content, style, extractor=random_extractor, iterations=4, seed=1, **TINY)
+    kept = stylize(content, style, extractor=random_extractor, iterations=4, seed=1,
+                   preserve_colors='luminance', **TINY)
+    chroma = lambda image: colour.rgb_to_yiq(image)[..., 1:]
+    error = lambda image: np.abs(chroma(image) - chroma(content)).mean()
+    # The content's I and Q, up to clipping to 0..255 and rounding to uint8.
+    assert error(kept.image) < 1.5 < 10 < error(plain.image)
+    # histogram: the run of a style whose colours were matched to the content's beforehand.
+    matched = stylize(content, style, extractor=random_extractor, iterations=4, seed=1,
+                      preserve_colors='histogram', **TINY)
+    by_hand = stylize(content, colour.match_histogram(style, content),
+                      extractor=random_extractor, iterations=4, seed=1, **TINY)
+    np.testing.assert_array_equal(matched.image, by_hand.image)
+    assert not np.array_equal(matched.image, plain.image)
+
+
+def test_masks_put_each_style_in_its_region(real_extractor):
+    """Real features: the left half takes starry_night's texture, the right half the_scream's."""
+    from tf_style.losses import guided_gram, position_mean_gram
+    from tf_style.masks import at_layers
+    content = example('tubingen', 96)
+    styles = [example('starry_night', 96), example('the_scream', 96)]
+    left = np.zeros(content.shape[:2], np.float32)
+    left[:, :content.shape[1] // 2] = 1
+    result = stylize(content, styles, content_masks=[left, 1 - left], extractor=real_extractor,
+                     image_size=96, iterations=40, init='content', seed=0)
+    layer = 'block2_conv1'
+    features = real_extractor(result.image[None].astype(np.float32), layers=[layer])[layer]
+    targets = [position_mean_gram(real_extractor(s[None], layers=[layer])[layer]) for s in styles]
+    for region, mask in enumerate([left, 1 - left]):
+        gram = guided_gram(features, at_layers(mask, [layer])[layer])
+        distances = [float(np.sum(np.square(gram - t))) for t in targets]
+        assert distances[region] < distances[1 - region], (region, distances)

@@ -13,7 +13,7 @@ import tensorflow as tf
 
 from . import vgg_layers
 from .config import StyleTransferConfig
-from .optimize import stylize
+from .optimize import Optimization, build_objective, scaled_inputs, stylize
 
 def iteration_flops(height: int, width: int, config: StyleTransferConfig) -> float:
     """Analytic FLOPs of one loss-and-gradient evaluation (multiply-add = 2 FLOPs).
@@ -61,6 +61,26 @@ def seconds_per_iteration(content, style, extractor, size: int, precision: str,
 
     stylize(content, style, iterations=iterations + 1, callback=record, report_every=1, **options)
     return float(np.mean(np.diff(times)))
+
+
+def seconds_per_evaluation(content, style, extractor, size: int, precision: str,
+                           repeats: int = 3) -> float:
+    """Mean wall time of one compiled loss-and-gradient evaluation at `size`, after a warm-up.
+
+    An L-BFGS iteration costs one evaluation unless its line search backtracks, so this is the
+    figure to compare with the conv throughput; seconds_per_iteration includes the optimizer.
+    """
+    config = StyleTransferConfig(image_size=size, precision=precision)
+    network = extractor.with_precision(precision) if precision != 'float32' else extractor
+    inputs = scaled_inputs(config, content, [style])[-1]
+    run = Optimization(build_objective(network, inputs, config), network, inputs.content, config)
+    evaluate = tf.function(lambda: run.value_and_gradient(run.image.read_value()))
+    tf.nest.map_structure(lambda t: t.numpy(), evaluate())
+    start = time.perf_counter()
+    for _ in range(repeats):
+        losses, gradient = evaluate()
+        gradient.numpy()
+    return (time.perf_counter() - start) / repeats
 
 
 def loss_trajectory(content, style, extractor, **options):

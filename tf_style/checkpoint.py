@@ -19,10 +19,10 @@ from .errors import TfStyleError
 _CURRENT, _NEW, _OLD = 'ckpt', '.ckpt-new', '.ckpt-old'
 
 
-def fingerprint(content: np.ndarray, style: np.ndarray, settings: dict) -> str:
-    """A hash of the input images and of every setting that changes the result."""
+def fingerprint(arrays, settings: dict) -> str:
+    """A hash of the input arrays (images, masks) and of every setting that changes the result."""
     h = hashlib.sha256()
-    for image in (content, style):
+    for image in arrays:
         array = np.ascontiguousarray(image, dtype=np.float32)
         h.update(repr(array.shape).encode())
         h.update(array.tobytes())

@@ -8,12 +8,13 @@ weights, alpha/beta = 1e-3, white-noise initialisation.
 
 import dataclasses
 import math
-from typing import Optional, Tuple
+from typing import Optional, Tuple, Union
 
-from . import vgg_layers
+from . import colour, vgg_layers
 from .errors import ConfigError
 
-INITS = ('content', 'noise', 'style')
+# 'image': the init_image given to stylize (bin/stylize: --init=FILE).
+INITS = ('content', 'noise', 'style', 'image')
 POOLINGS = ('avg', 'max')
 OPTIMIZERS = ('lbfgs', 'adam')
 PRECISIONS = ('float32', 'mixed')
@@ -27,8 +28,11 @@ class StyleTransferConfig:
     # Long side of the output in pixels; the content image is resized to it.
     image_size: int = 512
     iterations: int = 500
-    # Start image: white noise (the paper), the content image, or the style image.
+    # Start image: white noise (the paper), the content image, the (first) style image, or an
+    # image of the caller's.
     init: str = 'noise'
+    # Fraction of white noise mixed into the start image (0: none; 1: noise alone).
+    init_noise_blend: float = 0.0
     # None picks a seed at random; the seed used is reported in the result.
     seed: Optional[int] = None
     # alpha and beta of the paper's total loss alpha * L_content + beta * L_style.
@@ -42,8 +46,15 @@ class StyleTransferConfig:
     style_layers: Tuple[str, ...] = vgg_layers.STYLE_LAYERS
     # None: w_l = 1 / (number of style layers), as in the paper.
     style_layer_weights: Optional[Tuple[float, ...]] = None
-    # The style image's long side is the content's long side times this.
-    style_scale: float = 1.0
+    # The style image's long side is the content's long side times this; one value for every
+    # style image or one per style image.
+    style_scale: Union[float, Tuple[float, ...]] = 1.0
+    # With several style images: their weights in the target Gram matrices (normalised to sum
+    # to 1); None: equal.
+    style_blend_weights: Optional[Tuple[float, ...]] = None
+    # Keep the content's colours: 'luminance' (stylize luminance only) or 'histogram' (match the
+    # style's colour statistics to the content's first); see colour.py.
+    preserve_colors: str = 'none'
     # L-BFGS, as in the paper, or Adam (the TensorFlow tutorial's choice).
     optimizer: str = 'lbfgs'
     # None: DEFAULT_LEARNING_RATES[optimizer].
@@ -89,9 +100,21 @@ class StyleTransferConfig:
                f'optimizer must be one of {", ".join(OPTIMIZERS)}, got {self.optimizer!r}')
         _check(self.precision in PRECISIONS,
                f'precision must be one of {", ".join(PRECISIONS)}, got {self.precision!r}')
-        for name in ('style_scale', 'step_size'):
-            value = getattr(self, name)
-            _check(_finite(value) and value > 0, f'{name} must be positive, got {value!r}')
+        _check(_finite(self.step_size) and self.step_size > 0,
+               f'learning_rate must be positive, got {self.step_size!r}')
+        if not isinstance(self.style_scale, (int, float)):
+            self.style_scale = _numbers(self.style_scale, 'style_scale')
+        for value in _as_tuple(self.style_scale):
+            _check(_finite(value) and value > 0, f'style_scale must be positive, got {value!r}')
+        if self.style_blend_weights is not None:
+            self.style_blend_weights = _numbers(self.style_blend_weights, 'style_blend_weights')
+            for value in self.style_blend_weights:
+                _check_non_negative(value, 'style_blend_weights')
+            _check(sum(self.style_blend_weights) > 0, 'style_blend_weights are all 0')
+        _check(self.preserve_colors in colour.MODES, 'preserve_colors must be one of '
+               f'{", ".join(colour.MODES)}, got {self.preserve_colors!r}')
+        _check(_finite(self.init_noise_blend) and 0 <= self.init_noise_blend <= 1,
+               f'init_noise_blend must be between 0 and 1, got {self.init_noise_blend!r}')
         _check(isinstance(self.lbfgs_history, int) and self.lbfgs_history >= 1,
                f'lbfgs_history must be a positive integer, got {self.lbfgs_history!r}')
         _check(isinstance(self.scales, int) and 1 <= self.scales <= 8,
@@ -124,6 +147,22 @@ class StyleTransferConfig:
             return DEFAULT_LEARNING_RATES[self.optimizer]
         return self.learning_rate
 
+    def style_scales(self, count: int) -> Tuple[float, ...]:
+        """style_scale for each of `count` style images."""
+        scales = _as_tuple(self.style_scale)
+        if len(scales) == 1:
+            return scales * count
+        _check(len(scales) == count,
+               f'style_scale has {len(scales)} values for {count} style image(s)')
+        return scales
+
+    def blend_weights(self, count: int) -> Tuple[float, ...]:
+        """The normalised weight of each of `count` style images in the target Grams."""
+        weights = self.style_blend_weights or (1.0,) * count
+        _check(len(weights) == count,
+               f'style_blend_weights has {len(weights)} values for {count} style image(s)')
+        return tuple(w / sum(weights) for w in weights)
+
     def schedule(self):
         """[(long side, iterations)] per scale, coarsest first; the last is the full size."""
         sides = [max(1, round(self.image_size / 2 ** k)) for k in range(self.scales)][::-1]
@@ -138,6 +177,10 @@ class StyleTransferConfig:
 def _check(ok, message):
     if not ok:
         raise ConfigError(message)
+
+
+def _as_tuple(value):
+    return tuple(value) if isinstance(value, (list, tuple)) else (value,)
 
 
 def _finite(value):
@@ -157,15 +200,20 @@ def _layer_tuple(layers, name):
     return layers
 
 
+def _numbers(values, name) -> Tuple[float, ...]:
+    """A tuple of floats from a sequence or a comma-separated string."""
+    if isinstance(values, str):
+        values = [v for v in values.split(',') if v.strip()]
+    try:
+        return tuple(float(v) for v in values)
+    except (TypeError, ValueError):
+        raise ConfigError(f'{name} must be comma-separated numbers, got {values!r}') from None
+
+
 def _weight_tuple(weights, layers, name):
     if weights is None:
         return None
-    if isinstance(weights, str):
-        try:
-            weights = [float(w) for w in weights.split(',') if w.strip()]
-        except ValueError:
-            raise ConfigError(f'{name} must be comma-separated numbers, got {weights!r}') from None
-    weights = tuple(float(w) for w in weights)
+    weights = _numbers(weights, name)
     _check(len(weights) == len(layers),
            f'{name} has {len(weights)} values for {len(layers)} layers ({", ".join(layers)})')
     for w in weights:

@@ -10,7 +10,7 @@ import warnings
 
 import numpy as np
 from absl import logging
-from PIL import Image, ImageOps, PngImagePlugin
+from PIL import Image, ImageDraw, ImageOps, PngImagePlugin
 
 from .errors import ImageError
 
@@ -152,3 +152,20 @@ def resize_to(image: np.ndarray, size) -> np.ndarray:
         for c in range(image.shape[-1])
     ]
     return np.clip(np.stack(channels, axis=-1), 0, 255)
+
+
+def contact_sheet(tiles, columns: int, tile_size: int = 192, caption_height: int = 16,
+                  margin: int = 4) -> np.ndarray:
+    """Lays out [(caption, H x W x 3 image)] in a grid on white, each fitted into a square of
+    `tile_size` with its caption underneath; returns a uint8 array."""
+    rows = -(-len(tiles) // columns)
+    cell_w, cell_h = tile_size + margin, tile_size + caption_height + margin
+    sheet = Image.new('RGB', (columns * cell_w + margin, rows * cell_h + margin), 'white')
+    draw = ImageDraw.Draw(sheet)
+    for i, (caption, image) in enumerate(tiles):
+        x, y = margin + (i % columns) * cell_w, margin + (i // columns) * cell_h
+        fitted = to_uint8(resize_long_side(image, tile_size))
+        h, w = fitted.shape[:2]
+        sheet.paste(Image.fromarray(fitted), (x + (tile_size - w) // 2, y + (tile_size - h) // 2))
+        draw.text((x + 2, y + tile_size + 2), caption, fill='black')
+    return np.asarray(sheet)

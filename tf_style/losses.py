@@ -40,6 +40,16 @@ def position_mean_gram(features):
     return gram_matrix(features) / tf.cast(shape[1] * shape[2], tf.float32)
 
 
+def guided_gram(features, mask):
+    """The Gram matrix of a masked region per unit of mask, [N, C, C] (Gatys et al. 2017).
+
+    Features are weighted by the mask (resized to the layer, [N, H, W, 1]) and the Gram divided
+    by the sum of the squared weights: a mask of ones gives `position_mean_gram` exactly.
+    """
+    features = tf.cast(features, tf.float32) * mask
+    return gram_matrix(features) / tf.reduce_sum(tf.square(mask))
+
+
 def total_variation_loss(image):
     """Sum of squared differences of neighbouring pixels (not in the paper; smooths noise)."""
     dy = image[:, 1:, :, :] - image[:, :-1, :, :]
@@ -53,28 +63,40 @@ class StyleObjective:
     Built once per run from the content image's features P^l and the style image's Gram matrices
     per position A^l / M^l (see `position_mean_gram`); calling it on the generated image's
     features returns each term and the total.
+
+    Spatial control: with `style_guides`, `style_targets` is a list of such {layer: target}, one
+    per region, and `style_guides` the matching list of {layer: mask [1, h, w, 1]}. Each region
+    adds the layer loss between its guided Gram (`guided_gram`) and its target; a region whose
+    mask is empty at a layer adds nothing there.
     """
 
-    def __init__(self, content_targets: Mapping[str, tf.Tensor],
-                 style_targets: Mapping[str, tf.Tensor], *,
+    def __init__(self, content_targets: Mapping[str, tf.Tensor], style_targets, *,
+                 style_guides: Optional[Sequence[Mapping[str, tf.Tensor]]] = None,
                  content_weight: float = 1.0, style_weight: float = 1e3, tv_weight: float = 0.0,
                  content_layer_weights: Optional[Sequence[float]] = None,
                  style_layer_weights: Optional[Sequence[float]] = None):
         self.content_targets = {k: tf.cast(v, tf.float32) for k, v in content_targets.items()}
-        self.style_targets = {k: tf.cast(v, tf.float32) for k, v in style_targets.items()}
+        regions = style_targets if style_guides is not None else [style_targets]
+        self.regions = []
+        for i, targets in enumerate(regions):
+            guides = style_guides[i] if style_guides is not None else {}
+            self.regions.append([
+                (name, tf.cast(target, tf.float32), guides.get(name)) for name, target in
+                targets.items() if name not in guides or float(tf.reduce_sum(guides[name])) > 0])
+        style_layers = list(regions[0]) if regions else []
         self.content_weight = float(content_weight)
         self.style_weight = float(style_weight)
         self.tv_weight = float(tv_weight)
-        n_content, n_style = len(self.content_targets), len(self.style_targets)
+        n_content, n_style = len(self.content_targets), len(style_layers)
         self.content_layer_weights = dict(zip(
             self.content_targets, content_layer_weights or [1.0] * n_content))
         # The paper's w_l = 1 / (number of active layers).
         self.style_layer_weights = dict(zip(
-            self.style_targets, style_layer_weights or [1.0 / n_style] * n_style))
+            style_layers, style_layer_weights or [1.0 / n_style] * n_style))
 
     @property
     def layers(self):
-        return tuple(dict.fromkeys(list(self.content_targets) + list(self.style_targets)))
+        return tuple(dict.fromkeys(list(self.content_targets) + list(self.style_layer_weights)))
 
     def __call__(self, features: Mapping[str, tf.Tensor], image=None) -> Dict[str, tf.Tensor]:
         zero = tf.constant(0.0, tf.float32)
@@ -82,11 +104,13 @@ class StyleObjective:
         for name, target in self.content_targets.items():
             content += self.content_layer_weights[name] * content_loss(features[name], target)
         style = zero
-        for name, target in self.style_targets.items():
-            f = features[name]
-            # == style_layer_loss(G, A' M / M', N, M); see position_mean_gram.
-            style += self.style_layer_weights[name] * style_layer_loss(
-                position_mean_gram(f), target, f.shape[-1], 1)
+        for region in self.regions:
+            for name, target, mask in region:
+                f = features[name]
+                gram = position_mean_gram(f) if mask is None else guided_gram(f, mask)
+                # == style_layer_loss(G, A' M / M', N, M); see position_mean_gram.
+                style += self.style_layer_weights[name] * style_layer_loss(
+                    gram, target, f.shape[-1], 1)
         tv = total_variation_loss(image) if (self.tv_weight and image is not None) else zero
         total = self.content_weight * content + self.style_weight * style + self.tv_weight * tv
         return {'content': content, 'style': style, 'tv': tv, 'total': total}

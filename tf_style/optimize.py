@@ -9,18 +9,18 @@ scale is the full size with the single-scale objective.
 import dataclasses
 import random
 import time
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 import tensorflow as tf
 import keras
 from absl import logging
 
-from . import images, vgg_layers
+from . import colour, images, masks, vgg_layers
 from .config import StyleTransferConfig
 from .errors import ConfigError
 from .lbfgs import LBFGS
-from .losses import StyleObjective, position_mean_gram
+from .losses import StyleObjective, guided_gram, position_mean_gram
 
 
 @dataclasses.dataclass
@@ -53,9 +53,7 @@ class StylizeResult:
 
 def _min_side(layers):
     """Smallest image side that leaves every one of `layers` at least one position."""
-    pools = sum(1 for name in vgg_layers.LAYERS[:max(map(vgg_layers.depth, layers)) + 1]
-                if name.endswith('_pool'))
-    return 2 ** pools
+    return 2 ** max(map(vgg_layers.halvings, layers))
 
 
 def _prepare(image, long_side, what, layers):
@@ -69,25 +67,65 @@ def _prepare(image, long_side, what, layers):
     return image
 
 
-def initial_image(init: str, content: np.ndarray, style: np.ndarray, seed: int) -> np.ndarray:
-    """The start of the optimisation, at the content image's size (float32, 0..255)."""
-    if init == 'content':
-        return content.astype(np.float32)
-    if init == 'style':
-        return images.resize_to(style, content.shape[:2])
+@dataclasses.dataclass
+class Inputs:
+    """What the objective is built from at one scale: arrays at their working sizes."""
+    content: np.ndarray                                # H x W x 3, as the network sees it
+    styles: List[np.ndarray]
+    content_masks: Optional[List[np.ndarray]] = None   # H x W each, one per style
+    style_masks: Optional[List[np.ndarray]] = None     # each the size of its style image
+
+
+def initial_image(init: str, content: np.ndarray, style: np.ndarray, seed: int,
+                  image: Optional[np.ndarray] = None, noise_blend: float = 0.0) -> np.ndarray:
+    """The start of the optimisation, at the content image's size (float32, 0..255).
+
+    `image` is the start for init='image'. `noise_blend` mixes that fraction of white noise in.
+    """
     # White noise, as in the paper: independent uniform pixels over the whole range.
-    return np.random.default_rng(seed).uniform(0, 255, content.shape).astype(np.float32)
+    noise = np.random.default_rng(seed).uniform(0, 255, content.shape).astype(np.float32)
+    if init == 'noise':
+        return noise
+    if init == 'content':
+        start = content.astype(np.float32)
+    elif init == 'style':
+        start = images.resize_to(style, content.shape[:2])
+    elif image is None:
+        raise ConfigError("init='image' needs an init_image")
+    else:
+        start = images.resize_to(image, content.shape[:2])
+    if noise_blend:
+        start = (1 - noise_blend) * start + noise_blend * noise
+    return start
 
 
-def build_objective(extractor, content, style, config: StyleTransferConfig) -> StyleObjective:
-    """The paper's loss with targets from `content` and `style` (arrays at their final sizes)."""
-    content_features = extractor(content[None], layers=config.content_layers)
-    style_features = extractor(style[None], layers=config.style_layers)
+def build_objective(extractor, inputs: Inputs, config: StyleTransferConfig) -> StyleObjective:
+    """The paper's loss with targets from `inputs` (at their working sizes).
+
+    Several style images without masks: the target Grams are their weighted mean
+    (config.style_blend_weights). With content masks: style i is the target of region i.
+    """
+    content_features = extractor(inputs.content[None], layers=config.content_layers)
+    grams = []
+    for i, style in enumerate(inputs.styles):
+        features = extractor(style[None], layers=config.style_layers)
+        guides = (masks.at_layers(inputs.style_masks[i], config.style_layers)
+                  if inputs.style_masks else None)
+        grams.append({name: position_mean_gram(features[name]) if guides is None else
+                      guided_gram(features[name], guides[name]) for name in config.style_layers})
+    if inputs.content_masks:
+        targets = grams
+        guides = [masks.at_layers(m, config.style_layers) for m in inputs.content_masks]
+    else:
+        weights = config.blend_weights(len(grams))
+        targets = {name: sum(w * g[name] for w, g in zip(weights, grams))
+                   for name in config.style_layers}
+        guides = None
     return StyleObjective(
-        {name: content_features[name] for name in config.content_layers},
-        {name: position_mean_gram(style_features[name]) for name in config.style_layers},
-        content_weight=config.content_weight, style_weight=config.style_weight,
-        tv_weight=config.tv_weight, content_layer_weights=config.content_layer_weights,
+        {name: content_features[name] for name in config.content_layers}, targets,
+        style_guides=guides, content_weight=config.content_weight,
+        style_weight=config.style_weight, tv_weight=config.tv_weight,
+        content_layer_weights=config.content_layer_weights,
         style_layer_weights=config.style_layer_weights)
 
 
@@ -133,7 +171,8 @@ class Optimization:
         image = self.image if image is None else image
         return self._objective(self._extractor(image, layers=self._layers), image)
 
-    def _value_and_gradient(self, image):
+    def value_and_gradient(self, image):
+        """The losses at `image` and the total's gradient: one evaluation."""
         with tf.GradientTape() as tape:
             tape.watch(image)
             losses = self._losses(image)
@@ -143,11 +182,11 @@ class Optimization:
         """One update; returns the latest losses (L-BFGS: after it, Adam: before it)."""
         if isinstance(self.optimizer, LBFGS):
             # L-BFGS never accepts a non-finite trial point (see lbfgs.py).
-            losses = self.optimizer.step(self._value_and_gradient)
+            losses = self.optimizer.step(self.value_and_gradient)
             self._remember_best(losses['total'], self.image)
             return losses
         before = tf.identity(self.image)
-        losses, gradient = self._value_and_gradient(before)
+        losses, gradient = self.value_and_gradient(before)
         if tf.math.is_finite(losses['total']) and tf.reduce_all(tf.math.is_finite(gradient)):
             self._remember_best(losses['total'], before)
             self.optimizer.apply_gradients([(gradient, self.image)])
@@ -182,12 +221,19 @@ class Optimization:
                                  'in a row, even with smaller steps')
 
 
-def stylize(content: np.ndarray, style: np.ndarray, *, config: Optional[StyleTransferConfig] = None,
-            extractor=None, callback: Optional[Callable[[Progress], None]] = None,
-            report_every: int = 0, should_stop: Optional[Callable[[], bool]] = None,
-            checkpointer=None, **options) -> StylizeResult:
+def stylize(content: np.ndarray, style: Union[np.ndarray, Sequence[np.ndarray]], *,
+            config: Optional[StyleTransferConfig] = None, extractor=None,
+            callback: Optional[Callable[[Progress], None]] = None, report_every: int = 0,
+            should_stop: Optional[Callable[[], bool]] = None, checkpointer=None,
+            content_masks: Optional[Sequence[np.ndarray]] = None,
+            style_masks: Optional[Sequence[np.ndarray]] = None,
+            init_image: Optional[np.ndarray] = None, **options) -> StylizeResult:
     """Renders `content` (H x W x 3, 0..255) in the style of `style`.
 
+    `style` is one image or a list of them: without masks their Gram matrices are blended
+    (`style_blend_weights`); with `content_masks` (H x W, 0..1, one per style; see masks.py) style
+    i goes where mask i is, taken from where `style_masks[i]` is when given, and what no mask
+    covers is held by the content loss alone. `init_image` is the start for init='image'.
     Settings come from `config` and/or keyword arguments named as in `StyleTransferConfig`.
     `extractor` (from `build_extractor` or `load_extractor`) is built from the config's weights and
     pooling when not given. `callback(Progress)` is called every `report_every` iterations (never
@@ -197,10 +243,16 @@ def stylize(content: np.ndarray, style: np.ndarray, *, config: Optional[StyleTra
     with `resume`, continues a saved run of the same inputs and settings.
     """
     config = config.replace(**options) if config else StyleTransferConfig(**options)
+    styles = [style] if isinstance(style, np.ndarray) and style.ndim == 3 else list(style)
+    content_masks = _arrays(content_masks)
+    style_masks = _arrays(style_masks)
+    _check_controls(config, styles, content_masks, style_masks, init_image)
     resumed = None
     if checkpointer is not None:
         from .checkpoint import fingerprint
-        checkpointer.fingerprint = fingerprint(content, style, dataclasses.asdict(config))
+        arrays = [content, *styles, *(content_masks or []), *(style_masks or []),
+                  *([init_image] if config.init == 'image' else [])]
+        checkpointer.fingerprint = fingerprint(arrays, dataclasses.asdict(config))
         resumed = checkpointer.load_state()
     if resumed:
         seed = resumed['seed']
@@ -218,12 +270,12 @@ def stylize(content: np.ndarray, style: np.ndarray, *, config: Optional[StyleTra
         extractor = extractor.with_precision(config.precision)
 
     schedule = config.schedule()
-    # Check every scale's sizes before any work.
-    scaled = []
-    for side, _ in schedule:
-        c = _prepare(content, side, 'content', config.layers)
-        style_side = max(1, round(max(c.shape[:2]) * config.style_scale))
-        scaled.append((c, _prepare(style, style_side, 'style', config.style_layers)))
+    scaled = scaled_inputs(config, content, styles, content_masks, style_masks)
+    # The content as given at each scale's size, whose colours the luminance mode puts back.
+    originals = [images.resize_to(content, inputs.content.shape[:2]) for inputs in scaled]
+
+    def output(image, scale):
+        return colour.finish(config.preserve_colors, image, originals[scale])
 
     total = sum(n for _, n in schedule)
     done = resumed['done'] if resumed else 0
@@ -236,11 +288,13 @@ def stylize(content: np.ndarray, style: np.ndarray, *, config: Optional[StyleTra
         if checkpointer is not None:
             checkpointer.save(run.state, {'scale': scale, 'done': done, 'seed': seed})
 
-    for scale, ((c, s), (_, iterations)) in enumerate(zip(scaled, schedule)):
+    for scale, (inputs, (_, iterations)) in enumerate(zip(scaled, schedule)):
         if scale < first_scale:
             continue
-        objective = build_objective(extractor, c, s, config)
-        begin = (initial_image(config.init, c, s, seed) if image is None
+        objective = build_objective(extractor, inputs, config)
+        c = inputs.content
+        begin = (initial_image(config.init, c, inputs.styles[0], seed, init_image,
+                               config.init_noise_blend) if image is None
                  else images.resize_to(image, c.shape[:2]))
         final_scale = scale == len(schedule) - 1
         run = Optimization(objective, extractor, begin, config,
@@ -259,7 +313,7 @@ def stylize(content: np.ndarray, style: np.ndarray, *, config: Optional[StyleTra
                     iteration=done, iterations=total, scale=scale, size=c.shape[:2],
                     losses=_floats(losses), elapsed=now - start, iterations_per_second=rate,
                     eta_seconds=_eta(schedule, scale, done, total, rate),
-                    current_image=run.current_image))
+                    current_image=lambda: output(run.current_image(), scale)))
             try:
                 if done % 10 == 0 or done == end:
                     run.check()
@@ -280,17 +334,62 @@ def stylize(content: np.ndarray, style: np.ndarray, *, config: Optional[StyleTra
     seconds = time.perf_counter() - start
     # Reported in float32 whatever the precision of the run, so that runs compare. (`scale` is
     # the last one run: the final one, unless the run stopped early.)
-    final = evaluate(exact, *scaled[scale], image, config)
+    final = evaluate(exact, scaled[scale], image, config)
     logging.info('stylize: %d of %d iterations in %.1f s, loss %.4g%s', done, total, seconds,
                  final['total'], f' ({stop_reason})' if stop_reason else '')
-    return StylizeResult(image=images.to_uint8(image), losses=final, seed=seed,
+    return StylizeResult(image=images.to_uint8(output(image, scale)), losses=final, seed=seed,
                          iterations=done, seconds=seconds, config=config,
                          completed=not stop_reason, stop_reason=stop_reason)
 
 
-def evaluate(extractor, content, style, image, config: StyleTransferConfig) -> Dict[str, float]:
-    """The objective's terms for `image` (H x W x 3, content's size), as floats."""
-    objective = build_objective(extractor, content, style, config)
+def _arrays(masks_or_none):
+    if masks_or_none is None:
+        return None
+    return [np.asarray(m, np.float32) for m in masks_or_none]
+
+
+def _check_controls(config, styles, content_masks, style_masks, init_image):
+    """Refuses, before any work, combinations of styles, masks and init that cannot work."""
+    if not styles:
+        raise ConfigError('no style image')
+    config.style_scales(len(styles))
+    config.blend_weights(len(styles))
+    if content_masks is not None:
+        if config.style_blend_weights is not None:
+            raise ConfigError('style_blend_weights and content masks exclude each other: with '
+                              'masks each style image has its own region')
+        masks.check_masks(content_masks, len(styles), 'content masks')
+    if style_masks is not None:
+        if content_masks is None:
+            raise ConfigError('style masks need content masks (where each style goes)')
+        masks.check_masks(style_masks, len(styles), 'style masks')
+    if config.init == 'image' and init_image is None:
+        raise ConfigError("init='image' needs an init_image")
+
+
+def scaled_inputs(config, content, styles, content_masks=None, style_masks=None) -> List[Inputs]:
+    """Every scale's inputs, coarsest first, their sizes checked before any work."""
+    # Colour preservation changes what the network sees; done once, at full resolution.
+    content, styles = colour.prepare(config.preserve_colors, content, styles)
+    scaled = []
+    for side, _ in config.schedule():
+        c = _prepare(content, side, 'content', config.layers)
+        size = c.shape[:2]
+        sides = [max(1, round(max(size) * k)) for k in config.style_scales(len(styles))]
+        s = [_prepare(x, n, 'style', config.style_layers) for x, n in zip(styles, sides)]
+        inputs = Inputs(c, s)
+        if content_masks is not None:
+            inputs.content_masks = [masks.resize_mask(m, size) for m in content_masks]
+        if style_masks is not None:
+            inputs.style_masks = [masks.resize_mask(m, x.shape[:2])
+                                  for m, x in zip(style_masks, s)]
+        scaled.append(inputs)
+    return scaled
+
+
+def evaluate(extractor, inputs: Inputs, image, config: StyleTransferConfig) -> Dict[str, float]:
+    """The objective's terms for `image` (H x W x 3, the content's size), as floats."""
+    objective = build_objective(extractor, inputs, config)
     image = tf.constant(np.asarray(image, np.float32)[None])
     return _floats(objective(extractor(image, layers=config.layers), image))
 

@@ -68,8 +68,13 @@ def input_channels(name: str) -> int:
     return channels(previous[-1]) if previous else 3
 
 
+def halvings(name: str) -> int:
+    """2x2 poolings between the input and a layer's output."""
+    name = canonical(name)
+    return int(name[len('block')]) - (0 if name.endswith('_pool') else 1)
+
+
 def positions(name: str, height: int, width: int) -> int:
     """Feature-map positions of a layer for an input of height x width (valid 2x2 pooling)."""
-    name = canonical(name)
-    halvings = int(name[len('block')]) - (0 if name.endswith('_pool') else 1)
-    return (height >> halvings) * (width >> halvings)
+    n = halvings(name)
+    return (height >> n) * (width >> n)
