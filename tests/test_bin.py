@@ -234,3 +234,42 @@ def test_contact_sheet(tmp_path):
         assert im.size[0] == 3 * (32 + 4) + 4     # three columns of 32 px tiles
     r = run_bin('contact_sheet', '--weights=random', '--output', out)
     assert r.returncode == 2 and 'exists' in last_line(r.stderr)
+
+
+def start_and_signal(args, signals, at='iter 3/'):
+    """Starts bin/stylize, sends `signals` 20 ms apart once it prints `at`; returns (exit
+    status, stderr)."""
+    import time
+    import subprocess
+    import sys
+    from conftest import ROOT
+    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, 'bin', 'stylize'),
+                             *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, cwd=ROOT, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2'))
+    for line in proc.stdout:
+        if line.startswith(at):
+            for sig in signals:
+                proc.send_signal(sig)
+                time.sleep(0.02)
+            break
+    _, stderr = proc.communicate(timeout=300)
+    return proc.returncode, stderr
+
+
+def test_sigterm_writes_the_latest_image_and_a_second_ctrl_c_quits_at_once(inputs, tmp_path):
+    import signal
+    out = tmp_path / 'out.png'
+    status, stderr = start_and_signal(
+        stylize_args(inputs, out, '--iterations=200', '--print_every=1'), [signal.SIGTERM])
+    assert status == 143 and 'Traceback' not in stderr, stderr
+    assert 'wrote the latest image' in last_line(stderr)
+    first = out.read_bytes()
+    assert Image.open(out).size == (48, 36)
+    # Two Ctrl-Cs in a row, inside one iteration (about 2 s at 384 px): out at once, the
+    # previous output intact, no temporary files left.
+    status, stderr = start_and_signal(
+        stylize_args(inputs, out, '--iterations=200', '--print_every=1', '--overwrite',
+                     '--image_size=384'), [signal.SIGINT, signal.SIGINT])
+    assert status == 130 and 'Traceback' not in stderr, stderr
+    assert out.read_bytes() == first
+    assert sorted(os.listdir(tmp_path)) == ['out.png', 'starry_night.jpg', 'tubingen.jpg']

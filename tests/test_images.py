@@ -169,3 +169,18 @@ def test_contact_sheet_lays_out_tiles_with_captions():
     assert tuple(sheet[2 + 20, 44 + 20]) == (0, 0, 255)       # second tile
     assert tuple(sheet[54 + 20, 44 + 20]) == (255, 255, 255)  # no fourth tile
     assert sheet[2 + 40:2 + 50, 2:42].min() < 128             # a caption was drawn
+
+
+def test_saved_files_get_ordinary_permissions(tmp_path):
+    import os
+    from tf_style.images import save_image
+    umask = os.umask(0o022)
+    try:
+        path = tmp_path / 'out.png'
+        save_image(str(path), np.zeros((4, 4, 3), np.uint8))
+        assert path.stat().st_mode & 0o777 == 0o644
+        os.chmod(path, 0o600)
+        save_image(str(path), np.ones((4, 4, 3), np.uint8))
+        assert path.stat().st_mode & 0o777 == 0o600   # a replaced file keeps its mode
+    finally:
+        os.umask(umask)

@@ -134,11 +134,22 @@ def save_image(path: str, image: np.ndarray, metadata=None) -> None:
             pil.save(f, format=fmt, **options)
             f.flush()
             os.fsync(f.fileno())
+        # mkstemp creates the file private (0600); give it the mode a plain open() would.
+        os.chmod(tmp, _file_mode(path))
         os.replace(tmp, path)
     except OSError as e:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise ImageError(f'cannot write {path!r}: {e.strerror or e}') from None
+
+
+def _file_mode(path: str) -> int:
+    """The replaced file's permissions, or those of a new file under the current umask."""
+    if os.path.exists(path):
+        return os.stat(path).st_mode & 0o777
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def resize_to(image: np.ndarray, size) -> np.ndarray:
