@@ -40,6 +40,14 @@ def _fail(message):
     sys.exit(2)
 
 
+def check_output(path, overwrite, inputs=()):
+    """Fails before any work if `path` cannot be written, is an input, or exists unasked."""
+    from tf_style import images
+    images.check_output_path(path, inputs=inputs)
+    if os.path.exists(path) and not overwrite:
+        raise TfStyleError(f'{path!r} exists: pass --overwrite to replace it')
+
+
 def format_seconds(seconds: float) -> str:
     seconds = int(round(seconds))
     h, rest = divmod(seconds, 3600)

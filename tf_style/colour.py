@@ -17,6 +17,8 @@ from typing import Sequence, Tuple
 
 import numpy as np
 
+from . import images
+
 MODES = ('none', 'luminance', 'histogram')
 
 # NTSC YIQ; its inverse maps Y with I = Q = 0 to gray, so the luminance is the gray level.
@@ -90,5 +92,7 @@ def prepare(mode: str, content: np.ndarray, styles: Sequence[np.ndarray]):
 
 
 def finish(mode: str, image: np.ndarray, content: np.ndarray) -> np.ndarray:
-    """The output for `mode` from the optimised image (content: the original, same size)."""
-    return with_chroma(image, content) if mode == 'luminance' else image
+    """The output for `mode` from the optimised image (content: the original, any size)."""
+    if mode != 'luminance':
+        return image
+    return with_chroma(image, images.resize_to(content, image.shape[:2]))

@@ -10,7 +10,7 @@ import dataclasses
 import math
 from typing import Optional, Tuple, Union
 
-from . import colour, vgg_layers
+from . import colour, masks, vgg_layers
 from .errors import ConfigError
 
 # 'image': the init_image given to stylize (bin/stylize: --init=FILE).
@@ -172,6 +172,22 @@ class StyleTransferConfig:
 
     def replace(self, **changes) -> 'StyleTransferConfig':
         return dataclasses.replace(self, **changes)
+
+
+def check_inputs(config: StyleTransferConfig, styles, content_masks=None, style_masks=None,
+                 init_image=None) -> None:
+    """Refuses, before any work, style images, masks and an init that `config` cannot use."""
+    _check(len(styles) > 0, 'no style image')
+    config.style_scales(len(styles))
+    config.blend_weights(len(styles))
+    if content_masks is not None:
+        _check(config.style_blend_weights is None, 'style_blend_weights and content masks '
+               'exclude each other: with masks each style image has its own region')
+        masks.check_masks(content_masks, len(styles), 'content masks')
+    if style_masks is not None:
+        _check(content_masks is not None, 'style masks need content masks (where each style goes)')
+        masks.check_masks(style_masks, len(styles), 'style masks')
+    _check(config.init != 'image' or init_image is not None, "init='image' needs an init_image")
 
 
 def _check(ok, message):

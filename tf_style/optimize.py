@@ -17,7 +17,7 @@ import keras
 from absl import logging
 
 from . import colour, images, masks, vgg_layers
-from .config import StyleTransferConfig
+from .config import StyleTransferConfig, check_inputs
 from .errors import ConfigError
 from .lbfgs import LBFGS
 from .losses import StyleObjective, guided_gram, position_mean_gram
@@ -246,7 +246,7 @@ def stylize(content: np.ndarray, style: Union[np.ndarray, Sequence[np.ndarray]],
     styles = [style] if isinstance(style, np.ndarray) and style.ndim == 3 else list(style)
     content_masks = _arrays(content_masks)
     style_masks = _arrays(style_masks)
-    _check_controls(config, styles, content_masks, style_masks, init_image)
+    check_inputs(config, styles, content_masks, style_masks, init_image)
     resumed = None
     if checkpointer is not None:
         from .checkpoint import fingerprint
@@ -271,11 +271,10 @@ def stylize(content: np.ndarray, style: Union[np.ndarray, Sequence[np.ndarray]],
 
     schedule = config.schedule()
     scaled = scaled_inputs(config, content, styles, content_masks, style_masks)
-    # The content as given at each scale's size, whose colours the luminance mode puts back.
-    originals = [images.resize_to(content, inputs.content.shape[:2]) for inputs in scaled]
 
-    def output(image, scale):
-        return colour.finish(config.preserve_colors, image, originals[scale])
+    def output(image):
+        # Luminance mode puts back the colours of the content as given.
+        return colour.finish(config.preserve_colors, image, content)
 
     total = sum(n for _, n in schedule)
     done = resumed['done'] if resumed else 0
@@ -313,7 +312,7 @@ def stylize(content: np.ndarray, style: Union[np.ndarray, Sequence[np.ndarray]],
                     iteration=done, iterations=total, scale=scale, size=c.shape[:2],
                     losses=_floats(losses), elapsed=now - start, iterations_per_second=rate,
                     eta_seconds=_eta(schedule, scale, done, total, rate),
-                    current_image=lambda: output(run.current_image(), scale)))
+                    current_image=lambda: output(run.current_image())))
             try:
                 if done % 10 == 0 or done == end:
                     run.check()
@@ -334,10 +333,11 @@ def stylize(content: np.ndarray, style: Union[np.ndarray, Sequence[np.ndarray]],
     seconds = time.perf_counter() - start
     # Reported in float32 whatever the precision of the run, so that runs compare. (`scale` is
     # the last one run: the final one, unless the run stopped early.)
-    final = evaluate(exact, scaled[scale], image, config)
+    final = evaluate(exact, scaled[scale], image, config,
+                     objective=objective if exact is extractor else None)
     logging.info('stylize: %d of %d iterations in %.1f s, loss %.4g%s', done, total, seconds,
                  final['total'], f' ({stop_reason})' if stop_reason else '')
-    return StylizeResult(image=images.to_uint8(output(image, scale)), losses=final, seed=seed,
+    return StylizeResult(image=images.to_uint8(output(image)), losses=final, seed=seed,
                          iterations=done, seconds=seconds, config=config,
                          completed=not stop_reason, stop_reason=stop_reason)
 
@@ -346,25 +346,6 @@ def _arrays(masks_or_none):
     if masks_or_none is None:
         return None
     return [np.asarray(m, np.float32) for m in masks_or_none]
-
-
-def _check_controls(config, styles, content_masks, style_masks, init_image):
-    """Refuses, before any work, combinations of styles, masks and init that cannot work."""
-    if not styles:
-        raise ConfigError('no style image')
-    config.style_scales(len(styles))
-    config.blend_weights(len(styles))
-    if content_masks is not None:
-        if config.style_blend_weights is not None:
-            raise ConfigError('style_blend_weights and content masks exclude each other: with '
-                              'masks each style image has its own region')
-        masks.check_masks(content_masks, len(styles), 'content masks')
-    if style_masks is not None:
-        if content_masks is None:
-            raise ConfigError('style masks need content masks (where each style goes)')
-        masks.check_masks(style_masks, len(styles), 'style masks')
-    if config.init == 'image' and init_image is None:
-        raise ConfigError("init='image' needs an init_image")
 
 
 def scaled_inputs(config, content, styles, content_masks=None, style_masks=None) -> List[Inputs]:
@@ -387,9 +368,13 @@ def scaled_inputs(config, content, styles, content_masks=None, style_masks=None)
     return scaled
 
 
-def evaluate(extractor, inputs: Inputs, image, config: StyleTransferConfig) -> Dict[str, float]:
-    """The objective's terms for `image` (H x W x 3, the content's size), as floats."""
-    objective = build_objective(extractor, inputs, config)
+def evaluate(extractor, inputs: Inputs, image, config: StyleTransferConfig,
+             objective: Optional[StyleObjective] = None) -> Dict[str, float]:
+    """The objective's terms for `image` (H x W x 3, the content's size), as floats.
+
+    `objective`: the one already built from `inputs` with this extractor, if any.
+    """
+    objective = objective or build_objective(extractor, inputs, config)
     image = tf.constant(np.asarray(image, np.float32)[None])
     return _floats(objective(extractor(image, layers=config.layers), image))
 
