@@ -66,6 +66,10 @@ def bad_cases(tmp_path, inputs):
                                     "needs its image's aspect ratio"),
         'masks and labels': (['--content_masks', inputs['tubingen'], '--labels',
                               inputs['tubingen']], 'not both'),
+        'calibration without normalization': ([f'--calibration_dir={tmp_path}'],
+                                              '--calibration_dir is for --normalize_weights'),
+        'empty calibration dir': (['--normalize_weights',
+                                   f'--calibration_dir={tmp_path / "no"}'], 'not a directory'),
     }
 
 
@@ -73,7 +77,7 @@ def bad_cases(tmp_path, inputs):
     'missing content', 'style not an image', 'unknown layer', 'negative weight',
     'output is an input', 'unwritable output', 'unknown format', 'missing weights file',
     'bad layer weights', 'unknown init', 'blend weights per style', 'mask of another picture',
-    'masks and labels'])
+    'masks and labels', 'calibration without normalization', 'empty calibration dir'])
 def test_bad_input_is_one_line_and_touches_nothing(case, inputs, tmp_path):
     args, message = bad_cases(tmp_path, inputs)[case]
     base = {'--content': inputs['tubingen'], '--style': inputs['starry_night'],
@@ -133,6 +137,20 @@ def test_convert_weights_then_stylize_offline(inputs, tmp_path):
     assert r.returncode == 0, r.stderr
     assert 'RANDOM' not in r.stderr
     assert Image.open(out).size == (48, 36)
+
+
+def test_convert_weights_normalizes_on_a_directory(inputs, tmp_path):
+    from tf_style import images, network, normalize
+    weights = tmp_path / 'normalized.weights.h5'
+    r = run_bin('convert_weights', '--source=random', '--normalize', '--image_size=48',
+                f'--calibration_dir={tmp_path}', '--output', weights)
+    assert r.returncode == 0, r.stderr
+    assert 'normalized on 2 images' in r.stdout
+    calibration = [images.resize_long_side(x, 48) for x in images.load_directory(str(tmp_path))]
+    means = normalize.activation_means(network.VGG19Features(network.load_vgg19(str(weights))),
+                                       calibration)
+    for name, m in means.items():
+        assert np.median(m[m > 0]) == pytest.approx(1.0, rel=1e-3), name
 
 
 def stylize_args(inputs, out, *extra):

@@ -184,3 +184,33 @@ def test_saved_files_get_ordinary_permissions(tmp_path):
         assert path.stat().st_mode & 0o777 == 0o600   # a replaced file keeps its mode
     finally:
         os.umask(umask)
+
+
+def test_load_directory_reads_the_images_in_name_order(tmp_path):
+    for name, value in (('b.png', 20), ('a.jpg', 10)):
+        Image.new('RGB', (6, 4), (value,) * 3).save(tmp_path / name)
+    (tmp_path / 'notes.txt').write_text('not an image')
+    loaded = images.load_directory(str(tmp_path))
+    assert [int(x[0, 0, 0]) for x in loaded] == [10, 20]
+    empty = tmp_path / 'empty'
+    empty.mkdir()
+    with pytest.raises(ImageError, match='holds no image files'):
+        images.load_directory(str(empty))
+    with pytest.raises(ImageError, match='not a directory'):
+        images.load_directory(str(tmp_path / 'a.jpg'))
+
+
+def test_write_text_is_atomic_and_replaces(tmp_path):
+    path = tmp_path / 'commands.sh'
+    images.write_text(str(path), 'one\n')
+    images.write_text(str(path), 'two\n')
+    assert path.read_text() == 'two\n' and os.listdir(tmp_path) == ['commands.sh']
+
+
+def test_inset_goes_bottom_left_in_a_white_frame():
+    image = np.zeros((40, 60, 3), np.float32)
+    inset = np.full((10, 20, 3), 100.0, np.float32)
+    out = images.with_inset(image, inset, fraction=0.5)   # inset: 30 px long side, 15 high
+    assert out.shape == image.shape and image.max() == 0  # the input is not changed
+    assert (out[-15:, :30] == 100).all() and (out[-16, :31] == 255).all()
+    assert (out[:24] == 0).all() and (out[:, 31:] == 0).all()

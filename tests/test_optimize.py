@@ -249,3 +249,14 @@ def test_masks_put_each_style_in_its_region(real_extractor):
         gram = guided_gram(features, at_layers(mask, [layer])[layer])
         distances = [float(np.sum(np.square(gram - t))) for t in targets]
         assert distances[region] < distances[1 - region], (region, distances)
+
+
+def test_a_term_weighted_zero_is_neither_computed_nor_reported(random_extractor):
+    """Reconstructions (the paper's Fig. 1) run the network only as deep as their layer."""
+    content, style = example('tubingen', 32), example('starry_night', 32)
+    r = stylize(content, style, extractor=random_extractor, image_size=32, iterations=2, seed=0,
+                style_weight=0.0, content_layers=('conv1_2',))
+    assert r.losses['style'] == 0 and r.losses['content'] > 0
+    r = stylize(content, style, extractor=random_extractor, image_size=32, iterations=2, seed=0,
+                content_weight=0.0, style_layers=('conv1_1', 'conv2_1'))
+    assert r.losses['content'] == 0 and r.losses['style'] > 0

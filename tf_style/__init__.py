@@ -19,13 +19,14 @@ _EXPORTS = {
     'export_extractor': 'tf_style.export',
     'load_extractor': 'tf_style.export',
     'write_hed_vgg19_weights': 'tf_style.convert',
+    'normalize_vgg19': 'tf_style.normalize',
     'load_image': 'tf_style.images',
     'save_image': 'tf_style.images',
     'TfStyleError': 'tf_style.errors',
 }
 
 __all__ = sorted(_EXPORTS)
-__version__ = '0.3.0'
+__version__ = '0.4.0'
 
 
 def __getattr__(name):

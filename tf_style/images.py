@@ -47,6 +47,20 @@ def load_image(path: str) -> np.ndarray:
         raise ImageError(f'cannot read image {path!r}: {reason}') from None
 
 
+# Extensions `load_directory` reads.
+IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.webp', '.bmp', '.tif', '.tiff', '.gif')
+
+
+def load_directory(path: str) -> list:
+    """Every image file directly in directory `path` (by extension, sorted by name), loaded."""
+    if not os.path.isdir(path):
+        raise ImageError(f'{path!r} is not a directory')
+    names = sorted(n for n in os.listdir(path) if n.lower().endswith(IMAGE_EXTENSIONS))
+    if not names:
+        raise ImageError(f'{path!r} holds no image files ({", ".join(IMAGE_EXTENSIONS)})')
+    return [load_image(os.path.join(path, name)) for name in names]
+
+
 def _to_rgb(image: Image.Image) -> np.ndarray:
     if image.mode in ('I', 'I;16', 'I;16B', 'I;16L', 'I;16N'):
         # 16-bit grayscale: Pillow's convert('RGB') would clip at 255, so scale instead.
@@ -123,6 +137,16 @@ def save_image(path: str, image: np.ndarray, metadata=None) -> None:
         options['pnginfo'] = info
     elif fmt in ('JPEG', 'WEBP'):
         options['quality'] = 95
+    _write_atomically(path, lambda f: pil.save(f, format=fmt, **options))
+
+
+def write_text(path: str, text: str) -> None:
+    """Writes a text file atomically, as save_image writes images."""
+    _write_atomically(path, lambda f: f.write(text.encode('utf-8')))
+
+
+def _write_atomically(path: str, write) -> None:
+    """Calls write(binary file) on a temporary file in `path`'s folder, then renames it."""
     directory = os.path.dirname(os.path.abspath(path))
     try:
         fd, tmp = tempfile.mkstemp(prefix='.' + os.path.basename(path) + '.', suffix='.tmp',
@@ -131,7 +155,7 @@ def save_image(path: str, image: np.ndarray, metadata=None) -> None:
         raise ImageError(f'cannot write {path!r}: {e.strerror or e}') from None
     try:
         with os.fdopen(fd, 'wb') as f:
-            pil.save(f, format=fmt, **options)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         # mkstemp creates the file private (0600); give it the mode a plain open() would.
@@ -180,3 +204,16 @@ def contact_sheet(tiles, columns: int, tile_size: int = 192, caption_height: int
         sheet.paste(Image.fromarray(fitted), (x + (tile_size - w) // 2, y + (tile_size - h) // 2))
         draw.text((x + 2, y + tile_size + 2), caption, fill='black')
     return np.asarray(sheet)
+
+
+def with_inset(image: np.ndarray, inset: np.ndarray, fraction: float = 0.3,
+               border: int = 1) -> np.ndarray:
+    """`image` with `inset` shrunk to `fraction` of its long side in the bottom-left corner,
+    framed in white (the paper's Fig. 2 shows each painting so beside its stylization)."""
+    out = np.asarray(image, np.float32).copy()
+    h, w = out.shape[:2]
+    small = resize_long_side(inset, max(1, round(fraction * max(h, w))))
+    ih, iw = min(small.shape[0], h - border), min(small.shape[1], w - border)
+    out[h - ih - border:, :iw + border] = 255.0
+    out[h - ih:, :iw] = small[:ih, :iw]
+    return out

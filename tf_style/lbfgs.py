@@ -11,10 +11,13 @@ with a strict decrease. Without curvature pairs (the first iteration, after a re
 every pair has s.y <= 0, which this non-convex loss produces near the content image) the step is
 steepest descent that first moves the most-changed pixel by FIRST_STEP (one level) and doubles
 while it is accepted. (Torch's 1/|g|_1 scaling of that first step is so small on large images
-that the loss does not change in float32, and a step that changes nothing is no progress.) The accepted point's loss
-and gradient are kept for the next iteration, so an iteration costs one evaluation unless it
-backtracks. (Torch's L-BFGS without line search, as jcjohnson/neural-style runs it, overshoots
-badly on this problem in float32: losses jump a hundredfold within the first 10 iterations.)
+that the loss does not change in float32, and a step that changes nothing is no progress.) The
+accepted point's losses and gradient are kept for the next iteration, so an iteration costs one
+evaluation unless it backtracks. The step's graph holds the objective once (the trials are one
+do-while loop, and `prime` evaluates the start point eagerly): every copy of VGG19 and its
+gradient in a graph costs seconds of tracing. (Torch's L-BFGS without line search, as
+jcjohnson/neural-style runs it, overshoots badly on this problem in float32: losses jump a
+hundredfold within the first 10 iterations.)
 """
 
 import tensorflow as tf
@@ -35,7 +38,7 @@ class LBFGS:
     """
 
     def __init__(self, variable: tf.Variable, history: int = 10, learning_rate: float = 1.0,
-                 bounds=(0.0, 255.0)):
+                 bounds=(0.0, 255.0), terms=('total',)):
         if history < 1:
             raise ValueError(f'history must be at least 1, got {history}')
         self.variable = variable
@@ -55,38 +58,66 @@ class LBFGS:
         self.steepest_step = tf.Variable(FIRST_STEP, trainable=False)
         # Set when even a steepest-descent step no longer decreases the loss.
         self.converged = tf.Variable(False, trainable=False)
-        # The objective and its gradient at the variable's value (valid once iterations > 0).
-        self.value = tf.Variable(0.0, trainable=False)
+        # The losses (`terms`, the keys value_and_gradient returns; 'total' is the objective) and
+        # the gradient at the variable's value, valid once evaluated (prime, or iteration 1).
+        self.terms = tuple(terms)
+        self.losses = zeros(len(self.terms))
         self.gradient = zeros(n)
+        self.evaluated = tf.Variable(False, trainable=False)
+        self._primed = False
 
     @property
     def variables(self):
         return [self.s, self.y, self.rho, self.pairs, self.iterations, self.evaluations,
-                self.converged, self.steepest_step, self.value, self.gradient]
+                self.converged, self.steepest_step, self.losses, self.gradient, self.evaluated]
 
-    def step(self, value_and_gradient):
-        """One iteration; returns the losses at the new point."""
+    def _evaluator(self, value_and_gradient):
         shape = tf.shape(self.variable)
 
         def evaluate(x):
             self.evaluations.assign_add(1)
             losses, gradient = value_and_gradient(tf.reshape(x, shape))
-            return losses, tf.reshape(tf.cast(gradient, tf.float32), [-1])
+            # A static length: the trial loop needs its variables' shapes fixed, and a gradient
+            # through a SavedModel has none.
+            return losses, tf.reshape(tf.cast(gradient, tf.float32), self.gradient.shape)
+        return evaluate
 
+    def _keep(self, losses, gradient):
+        self.losses.assign(tf.stack([tf.cast(losses[k], tf.float32) for k in self.terms]))
+        self.gradient.assign(gradient)
+        self.evaluated.assign(True)
+
+    def _kept(self):
+        return {k: self.losses[i] for i, k in enumerate(self.terms)}
+
+    def prime(self, value_and_gradient):
+        """Evaluates the start point now (call it eagerly, before the compiled step), so that the
+        step's graph holds no evaluation for it. Does nothing once evaluated."""
+        if self._primed:
+            return
+        if not bool(self.evaluated):
+            losses, gradient = self._evaluator(value_and_gradient)(
+                tf.reshape(self.variable, [-1]))
+            self._keep(losses, gradient)
+        self._primed = True
+
+    def step(self, value_and_gradient):
+        """One iteration; returns the losses at the new point."""
+        evaluate = self._evaluator(value_and_gradient)
         x = tf.reshape(self.variable, [-1])
+        if not self._primed:  # decided when the step is traced
+            if not self.evaluated:
+                losses, g = evaluate(x)
+                self._keep(losses, g)
         if self.converged:
-            losses, _ = evaluate(x)
+            losses = self._kept()
         else:
             losses = self._iterate(evaluate, x)
         self.iterations.assign_add(1)
         return losses
 
     def _iterate(self, evaluate, x):
-        if self.iterations == 0:
-            losses, g = evaluate(x)
-            self.value.assign(losses['total'])
-            self.gradient.assign(g)
-        f, g = self.value.read_value(), self.gradient.read_value()
+        f, g = self.losses[self.terms.index('total')], self.gradient.read_value()
 
         direction = self._direction(g)
         if tf.reduce_sum(direction * g) >= 0.0:
@@ -107,10 +138,11 @@ class LBFGS:
                 f_new < f, f_new <= f + ARMIJO * tf.reduce_sum(g * (x_new - x))))
             return x_new, losses, g_new, ok
 
-        x_new, losses, g_new, ok = trial(step)
-        tries = tf.constant(1)
+        # The trials as a do-while loop, so that the graph evaluates the objective in one place.
+        x_new, losses, g_new, ok = x, self._kept(), g, tf.constant(False)
+        tries = tf.constant(0)
         while tf.logical_and(tf.logical_not(ok), tries < MAX_BACKTRACKS):
-            step = step * 0.5
+            step = tf.where(tries > 0, step * 0.5, step)
             x_new, losses, g_new, ok = trial(step)
             tries += 1
 
@@ -120,14 +152,13 @@ class LBFGS:
                 self.steepest_step.assign(tf.minimum(2.0 * step * g_max, MAX_STEEPEST_STEP))
             self._remember(x_new - x, g_new - g)
             self.variable.assign(tf.reshape(x_new, tf.shape(self.variable)))
-            self.value.assign(losses['total'])
-            self.gradient.assign(g_new)
+            self._keep(losses, g_new)
         else:
             # No decrease even with a tiny step: restart from steepest descent next time, or
-            # stop if that was steepest descent already.
+            # stop if that was steepest descent already. The variable stays where it was.
             self.converged.assign(self.pairs == 0)
             self.pairs.assign(0)
-            losses, _ = evaluate(x)
+            losses = self._kept()
         return losses
 
     def _remember(self, s, y):

@@ -70,6 +70,9 @@ class StyleObjective:
     mask is empty at a layer adds nothing there.
     """
 
+    # The keys of what a call returns.
+    TERMS = ('content', 'style', 'tv', 'total')
+
     def __init__(self, content_targets: Mapping[str, tf.Tensor], style_targets, *,
                  style_guides: Optional[Sequence[Mapping[str, tf.Tensor]]] = None,
                  content_weight: float = 1.0, style_weight: float = 1e3, tv_weight: float = 0.0,
@@ -92,7 +95,7 @@ class StyleObjective:
             self.content_targets, content_layer_weights or [1.0] * n_content))
         # The paper's w_l = 1 / (number of active layers).
         self.style_layer_weights = dict(zip(
-            style_layers, style_layer_weights or [1.0 / n_style] * n_style))
+            style_layers, style_layer_weights or [1.0 / max(n_style, 1)] * n_style))
 
     @property
     def layers(self):

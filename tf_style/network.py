@@ -97,6 +97,8 @@ class VGG19Features:
     def __init__(self, vgg19, pooling: str = 'avg', precision: str = 'float32'):
         self.pooling = pooling
         self.precision = precision
+        # Whether build_extractor normalized the weights (normalize.py).
+        self.normalized = False
         self._vgg19 = vgg19
         self._variants = {precision: self}
         # 'mixed': layers compute in bfloat16 (float32 range, so no loss scaling is needed) and
@@ -128,6 +130,7 @@ class VGG19Features:
         mutable, built once."""
         if precision not in self._variants:
             variant = VGG19Features(self._vgg19, self.pooling, precision)
+            variant.normalized = self.normalized
             variant._variants = self._variants
             self._variants[precision] = variant
         return self._variants[precision]
@@ -157,8 +160,19 @@ def preprocess(images):
     return images[..., ::-1] - tf.constant(CAFFE_MEAN_BGR, tf.float32)
 
 
-def build_extractor(weights: str = 'imagenet', pooling: str = 'avg', seed: int = 0):
-    """The paper's feature extractor with the given weights ('imagenet', 'random' or a file)."""
+def build_extractor(weights: str = 'imagenet', pooling: str = 'avg', seed: int = 0,
+                    calibration_images=None):
+    """The paper's feature extractor with the given weights ('imagenet', 'random' or a file).
+
+    With `calibration_images` (a list of H x W x 3 arrays, RGB 0..255) the weights are first
+    normalized on them as in the paper (see normalize.py).
+    """
     if pooling not in ('avg', 'max'):
         raise ValueError(f'pooling must be avg or max, got {pooling!r}')
-    return VGG19Features(load_vgg19(weights, seed=seed), pooling=pooling)
+    vgg19 = load_vgg19(weights, seed=seed)
+    if calibration_images is not None:
+        from .normalize import normalize_vgg19
+        normalize_vgg19(vgg19, calibration_images, pooling=pooling)
+    features = VGG19Features(vgg19, pooling=pooling)
+    features.normalized = calibration_images is not None
+    return features

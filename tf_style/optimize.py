@@ -104,25 +104,29 @@ def build_objective(extractor, inputs: Inputs, config: StyleTransferConfig) -> S
 
     Several style images without masks: the target Grams are their weighted mean
     (config.style_blend_weights). With content masks: style i is the target of region i.
+    A term weighted 0 has no targets: it is neither computed nor reported (its loss reads 0).
     """
-    content_features = extractor(inputs.content[None], layers=config.content_layers)
+    content_layers = config.content_layers if config.content_weight else ()
+    style_layers = config.style_layers if config.style_weight else ()
+    content_features = (extractor(inputs.content[None], layers=content_layers)
+                        if content_layers else {})
     grams = []
-    for i, style in enumerate(inputs.styles):
-        features = extractor(style[None], layers=config.style_layers)
-        guides = (masks.at_layers(inputs.style_masks[i], config.style_layers)
+    for i, style in enumerate(inputs.styles if style_layers else []):
+        features = extractor(style[None], layers=style_layers)
+        guides = (masks.at_layers(inputs.style_masks[i], style_layers)
                   if inputs.style_masks else None)
         grams.append({name: position_mean_gram(features[name]) if guides is None else
-                      guided_gram(features[name], guides[name]) for name in config.style_layers})
-    if inputs.content_masks:
+                      guided_gram(features[name], guides[name]) for name in style_layers})
+    if inputs.content_masks and style_layers:
         targets = grams
-        guides = [masks.at_layers(m, config.style_layers) for m in inputs.content_masks]
+        guides = [masks.at_layers(m, style_layers) for m in inputs.content_masks]
     else:
-        weights = config.blend_weights(len(grams))
+        weights = config.blend_weights(len(inputs.styles))
         targets = {name: sum(w * g[name] for w, g in zip(weights, grams))
-                   for name in config.style_layers}
+                   for name in style_layers}
         guides = None
     return StyleObjective(
-        {name: content_features[name] for name in config.content_layers}, targets,
+        {name: content_features[name] for name in content_layers}, targets,
         style_guides=guides, content_weight=config.content_weight,
         style_weight=config.style_weight, tv_weight=config.tv_weight,
         content_layer_weights=config.content_layer_weights,
@@ -152,7 +156,7 @@ class Optimization:
         self.best_image = tf.Variable(start[None], trainable=False) if track_best else None
         if config.optimizer == 'lbfgs':
             self.optimizer = LBFGS(self.image, history=config.lbfgs_history,
-                                   learning_rate=config.step_size)
+                                   learning_rate=config.step_size, terms=StyleObjective.TERMS)
             optimizer_state = {f'v{i}': v for i, v in enumerate(self.optimizer.variables)}
         else:
             self.optimizer = keras.optimizers.Adam(
@@ -165,7 +169,13 @@ class Optimization:
                           optimizer=optimizer_state)
         if track_best:
             self.state['best_image'] = self.best_image
-        self.step = tf.function(self._step)
+        self._compiled_step = tf.function(self._step)
+
+    def step(self):
+        """One update; returns the latest losses (L-BFGS: after it, Adam: before it)."""
+        if isinstance(self.optimizer, LBFGS):
+            self.optimizer.prime(self.value_and_gradient)  # eagerly, once: see lbfgs.py
+        return self._compiled_step()
 
     def _losses(self, image=None):
         image = self.image if image is None else image
@@ -227,7 +237,9 @@ def stylize(content: np.ndarray, style: Union[np.ndarray, Sequence[np.ndarray]],
             should_stop: Optional[Callable[[], bool]] = None, checkpointer=None,
             content_masks: Optional[Sequence[np.ndarray]] = None,
             style_masks: Optional[Sequence[np.ndarray]] = None,
-            init_image: Optional[np.ndarray] = None, **options) -> StylizeResult:
+            init_image: Optional[np.ndarray] = None,
+            calibration_images: Optional[Sequence[np.ndarray]] = None,
+            **options) -> StylizeResult:
     """Renders `content` (H x W x 3, 0..255) in the style of `style`.
 
     `style` is one image or a list of them: without masks their Gram matrices are blended
@@ -236,7 +248,9 @@ def stylize(content: np.ndarray, style: Union[np.ndarray, Sequence[np.ndarray]],
     covers is held by the content loss alone. `init_image` is the start for init='image'.
     Settings come from `config` and/or keyword arguments named as in `StyleTransferConfig`.
     `extractor` (from `build_extractor` or `load_extractor`) is built from the config's weights and
-    pooling when not given. `callback(Progress)` is called every `report_every` iterations (never
+    pooling when not given; with `normalize_weights` its weights are normalized on the content
+    and style images as the network sees them, plus `calibration_images` (resized to
+    `image_size`). `callback(Progress)` is called every `report_every` iterations (never
     when 0) and after the last one. `should_stop()` is asked after every iteration; when it says
     yes the run saves a checkpoint and returns early with `completed=False`. `checkpointer` (a
     `tf_style.checkpoint.Checkpointer`) saves the run every `checkpointer.every` iterations and,
@@ -246,12 +260,13 @@ def stylize(content: np.ndarray, style: Union[np.ndarray, Sequence[np.ndarray]],
     styles = [style] if isinstance(style, np.ndarray) and style.ndim == 3 else list(style)
     content_masks = _arrays(content_masks)
     style_masks = _arrays(style_masks)
-    check_inputs(config, styles, content_masks, style_masks, init_image)
+    check_inputs(config, styles, content_masks, style_masks, init_image, calibration_images)
     resumed = None
     if checkpointer is not None:
         from .checkpoint import fingerprint
         arrays = [content, *styles, *(content_masks or []), *(style_masks or []),
-                  *([init_image] if config.init == 'image' else [])]
+                  *([init_image] if config.init == 'image' else []),
+                  *(calibration_images or [])]
         checkpointer.fingerprint = fingerprint(arrays, dataclasses.asdict(config))
         resumed = checkpointer.load_state()
     if resumed:
@@ -259,18 +274,22 @@ def stylize(content: np.ndarray, style: Union[np.ndarray, Sequence[np.ndarray]],
     else:
         seed = config.seed if config.seed is not None else random.SystemRandom().randrange(2 ** 31)
     logging.info('stylize: seed %d', seed)
+    schedule = config.schedule()
+    scaled = scaled_inputs(config, content, styles, content_masks, style_masks)
     if extractor is None:
         from .network import build_extractor
-        extractor = build_extractor(config.weights, config.pooling)
+        extractor = build_extractor(
+            config.weights, config.pooling, calibration_images=calibration_set(
+                config, scaled[-1], calibration_images) if config.normalize_weights else None)
+    elif config.normalize_weights and not getattr(extractor, 'normalized', False):
+        raise ConfigError('normalize_weights: the extractor given is not normalized (build it '
+                          'with build_extractor(..., calibration_images=...))')
     exact = extractor
     if config.precision != 'float32':
         if not hasattr(extractor, 'with_precision'):
             raise ConfigError('precision=mixed needs a VGG19 extractor, not an exported one')
         exact = extractor.with_precision('float32')
         extractor = extractor.with_precision(config.precision)
-
-    schedule = config.schedule()
-    scaled = scaled_inputs(config, content, styles, content_masks, style_masks)
 
     def output(image):
         # Luminance mode puts back the colours of the content as given.
@@ -366,6 +385,14 @@ def scaled_inputs(config, content, styles, content_masks=None, style_masks=None)
                                   for m, x in zip(style_masks, s)]
         scaled.append(inputs)
     return scaled
+
+
+def calibration_set(config: StyleTransferConfig, inputs: Inputs,
+                    extra: Optional[Sequence[np.ndarray]] = None) -> List[np.ndarray]:
+    """What stylize normalizes the weights on: the content and style images as the network sees
+    them at the final scale (`inputs`), and `extra` images resized to image_size."""
+    return [inputs.content, *inputs.styles] + [
+        images.resize_long_side(x, config.image_size) for x in extra or []]
 
 
 def evaluate(extractor, inputs: Inputs, image, config: StyleTransferConfig,

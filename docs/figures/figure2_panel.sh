@@ -1,0 +1,4 @@
+# figure2_panel.png: one bin/stylize command per cell, from the repository root.
+python bin/stylize --content=examples/tubingen.jpg --style=examples/shipwreck.jpg --output=docs/figures/figure2_panel/shipwreck.png --image_size=128 --iterations=100 --init=noise --seed=0 --weights=vgg19_hed.weights.h5 --content_weight=1.0 --style_weight=1000.0 --overwrite
+python bin/stylize --content=examples/tubingen.jpg --style=examples/starry_night.jpg --output=docs/figures/figure2_panel/starry_night.png --image_size=128 --iterations=100 --init=noise --seed=0 --weights=vgg19_hed.weights.h5 --content_weight=1.0 --style_weight=1000.0 --overwrite
+python bin/stylize --content=examples/tubingen.jpg --style=examples/the_scream.jpg --output=docs/figures/figure2_panel/the_scream.png --image_size=128 --iterations=100 --init=noise --seed=0 --weights=vgg19_hed.weights.h5 --content_weight=1.0 --style_weight=1000.0 --overwrite
