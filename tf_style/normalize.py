@@ -75,8 +75,8 @@ def normalize_vgg19(vgg19, images: Sequence[np.ndarray], pooling: str = 'avg'
         previous = scales[name]
     rare = sum(int(np.sum(m < s)) for m, s in zip(means.values(), scales.values()))
     logging.info('weight normalization on %d image(s): %d of %d filters fire rarely or never '
-                 '(their means stay below 1)', len(images), rare,
-                 sum(m.size for m in means.values()))
+                 '(their means stay below %g)', len(images), rare,
+                 sum(m.size for m in means.values()), RARE)
     return scales
 
 
