@@ -41,9 +41,14 @@ def _fail(message):
 
 
 def check_output(path, overwrite, inputs=()):
-    """Fails before any work if `path` cannot be written, is an input, or exists unasked."""
+    """Fails before any work if image `path` cannot be written, is an input, or exists unasked."""
     from tf_style import images
     images.check_output_path(path, inputs=inputs)
+    refuse_existing(path, overwrite)
+
+
+def refuse_existing(path, overwrite):
+    """Fails if `path` exists and --overwrite was not given."""
     if os.path.exists(path) and not overwrite:
         raise TfStyleError(f'{path!r} exists: pass --overwrite to replace it')
 

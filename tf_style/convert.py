@@ -84,10 +84,15 @@ def hed_vgg19(hed_path: str = None):
     return model
 
 
-def save_vgg19_weights(model, output_path: str) -> str:
-    """Writes `model`'s weights to `output_path` (.weights.h5) atomically; returns the path."""
+def check_weights_output(output_path: str) -> None:
+    """Refuses an output name Keras 3 would not save weights under."""
     if not output_path.endswith('.weights.h5'):
         raise WeightsError(f'{output_path!r}: the output name must end in .weights.h5')
+
+
+def save_vgg19_weights(model, output_path: str) -> str:
+    """Writes `model`'s weights to `output_path` (.weights.h5) atomically; returns the path."""
+    check_weights_output(output_path)
     tmp = output_path[:-len('.weights.h5')] + '.tmp.weights.h5'
     model.save_weights(tmp)
     os.replace(tmp, output_path)
@@ -99,6 +104,5 @@ def write_hed_vgg19_weights(output_path: str, hed_path: str = None) -> str:
 
     Returns `output_path`. The file loads with `--weights=output_path`.
     """
-    if not output_path.endswith('.weights.h5'):
-        raise WeightsError(f'{output_path!r}: the output name must end in .weights.h5')
+    check_weights_output(output_path)  # before the work
     return save_vgg19_weights(hed_vgg19(hed_path), output_path)

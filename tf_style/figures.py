@@ -65,9 +65,18 @@ def cells(figure: str) -> List[Cell]:
     raise ValueError(f'unknown figure {figure!r}: one of {", ".join(FIGURES)}')
 
 
+def inputs(figure: str) -> List[Tuple[str, str]]:
+    """The input images a figure shows before its cells: [(caption, example name)]."""
+    return {'content': [(f'{CONTENT} (content)', CONTENT)], 'style': [(f'{STYLE} (style)', STYLE)],
+            'ratios': [], 'panel': [(CONTENT, CONTENT)]}[figure]
+
+
 def columns(figure: str) -> int:
-    """Columns of the figure's sheet: the inputs' tile first, then the cells."""
-    return {'content': 6, 'style': 6, 'ratios': 5, 'panel': 4}[figure]
+    """Columns of the figure's sheet: one row of inputs and cells; the grid has a column per
+    style layer subset."""
+    if figure == 'ratios':
+        return len(style_subsets())
+    return len(inputs(figure)) + len(cells(figure))
 
 
 def _subset_caption(layers) -> str:
@@ -94,5 +103,5 @@ def command_line(cell: Cell, content_path: str, style_path: str, output: str,
             words.append(f'--{name}={",".join(map(str, value))}')
         else:
             # repr: a float's shortest exact spelling, so the flag parses to the same value.
-            words.append(f'--{name}={value!r}' if isinstance(value, float) else f'--{name}={value}')
+            words.append(f'--{name}={repr(value) if isinstance(value, float) else value}')
     return ' '.join(shlex.quote(w) for w in words)

@@ -94,11 +94,12 @@ class VGG19Features:
     The weights are frozen: they are not trainable variables, and the optimizer never sees them.
     """
 
-    def __init__(self, vgg19, pooling: str = 'avg', precision: str = 'float32'):
+    def __init__(self, vgg19, pooling: str = 'avg', precision: str = 'float32',
+                 normalized: bool = False):
         self.pooling = pooling
         self.precision = precision
-        # Whether build_extractor normalized the weights (normalize.py).
-        self.normalized = False
+        # Whether `vgg19`'s weights were normalized (normalize.py).
+        self.normalized = normalized
         self._vgg19 = vgg19
         self._variants = {precision: self}
         # 'mixed': layers compute in bfloat16 (float32 range, so no loss scaling is needed) and
@@ -129,8 +130,7 @@ class VGG19Features:
         """The same network computing in `precision` ('float32' or 'mixed'); shares nothing
         mutable, built once."""
         if precision not in self._variants:
-            variant = VGG19Features(self._vgg19, self.pooling, precision)
-            variant.normalized = self.normalized
+            variant = VGG19Features(self._vgg19, self.pooling, precision, self.normalized)
             variant._variants = self._variants
             self._variants[precision] = variant
         return self._variants[precision]
@@ -173,6 +173,4 @@ def build_extractor(weights: str = 'imagenet', pooling: str = 'avg', seed: int =
     if calibration_images is not None:
         from .normalize import normalize_vgg19
         normalize_vgg19(vgg19, calibration_images, pooling=pooling)
-    features = VGG19Features(vgg19, pooling=pooling)
-    features.normalized = calibration_images is not None
-    return features
+    return VGG19Features(vgg19, pooling=pooling, normalized=calibration_images is not None)

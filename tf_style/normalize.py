@@ -44,7 +44,7 @@ def activation_means(extractor, images: Sequence[np.ndarray]) -> Dict[str, np.nd
     sums = {name: 0.0 for name in CONV_LAYERS}
     counts = dict.fromkeys(CONV_LAYERS, 0)
     for image in images:
-        features = extractor(tf.constant(np.asarray(image, np.float32)[None]), layers=CONV_LAYERS)
+        features = extractor(np.asarray(image, np.float32)[None], layers=CONV_LAYERS)
         for name in CONV_LAYERS:
             f = features[name]
             sums[name] = sums[name] + tf.reduce_sum(f, axis=(0, 1, 2)).numpy().astype(np.float64)

@@ -189,7 +189,7 @@ class Optimization:
         return losses, tape.gradient(losses['total'], image)
 
     def _step(self):
-        """One update; returns the latest losses (L-BFGS: after it, Adam: before it)."""
+        """The compiled body of `step`."""
         if isinstance(self.optimizer, LBFGS):
             # L-BFGS never accepts a non-finite trial point (see lbfgs.py).
             losses = self.optimizer.step(self.value_and_gradient)
