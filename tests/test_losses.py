@@ -20,6 +20,20 @@ def test_gram_is_per_image():
         np.testing.assert_allclose(g[i], m.T @ m, rtol=1e-5, atol=1e-4)
 
 
+def test_gram_gradient_is_einsums():
+    # gram_matrix has a hand-written gradient; it must equal TensorFlow's for the einsum.
+    f = tf.random.normal([2, 5, 7, 6], seed=1)
+    weights = tf.random.normal([2, 6, 6], seed=2)  # not symmetric
+    gradients = []
+    for gram in (losses.gram_matrix, lambda x: tf.einsum('bhwc,bhwd->bcd', x, x)):
+        with tf.GradientTape() as tape:
+            tape.watch(f)
+            loss = tf.reduce_sum(gram(f) * weights)
+        gradients.append(tape.gradient(loss, f).numpy())
+    assert gradients[0].shape == (2, 5, 7, 6)
+    np.testing.assert_allclose(gradients[0], gradients[1], rtol=1e-5, atol=1e-5)
+
+
 def test_content_loss_by_hand():
     assert float(losses.content_loss(tf.constant([1.0, 2.0, 3.0]), tf.zeros(3))) == 7.0
 

@@ -13,10 +13,11 @@ from .config import StyleTransferConfig
 
 # Process baseline (TensorFlow, the network's weights, Python) and how many copies of the
 # activations a forward-and-gradient pass holds at its peak. Peak resident memory measured on a
-# CPU (BUILD.md): 1.2 GiB at 256 px, 5.5 at 1024, 12.5 at 2048. It does not grow linearly in the
-# activations, so these constants match 256 and 1024 px and err high above (18 GiB estimated
-# at 2048 px): a refused run can still be forced with --check_memory=false; an OOM kill cannot
-# be undone.
+# CPU with 0.4.0 (BUILD.md): 1.2 GiB at 256 px, 5.5 at 1024, 12.5 at 2048. It does not grow
+# linearly in the activations, so these constants match 256 and 1024 px and err high above (18
+# GiB estimated at 2048 px): a refused run can still be forced with --check_memory=false; an OOM
+# kill cannot be undone. 0.5.0 measured less (4.6 GiB at 1024 px, 10.5 at 2048): the estimate
+# was left as it was, erring on the safe side.
 BASE_BYTES = 1.2 * 2 ** 30
 ACTIVATION_COPIES = 4.3
 

@@ -4,7 +4,8 @@
 Keras' `applications.VGG19(include_top=False)` rebuilt layer by layer with every MaxPooling2D
 replaced by an AveragePooling2D of the same size and stride (the paper, section 2: "replacing the
 max-pooling operation by average pooling improves the gradient flow and one obtains slightly more
-appealing results"), and cut after the deepest layer a call asks for.
+appealing results"), and cut after the deepest layer a call asks for. Its convolutions are
+`FrozenConv2D`: the same function, with an input gradient that is faster to compute on CPUs.
 """
 
 import os
@@ -88,6 +89,61 @@ def load_vgg19(weights: str = 'imagenet', seed: int = 0):
     return _file_vgg19(weights)
 
 
+class FrozenConv2D(keras.layers.Conv2D):
+    """VGG's 3x3, stride 1, 'same' convolution (and its activation), frozen, with a faster
+    gradient with respect to its input.
+
+    On CPU, TensorFlow's Conv2DBackpropInput kernel runs VGG's shapes at a third to a half of the
+    forward kernel's speed (block1_conv2 at 256x192 px: 92 ms against 33 ms), and an evaluation
+    of the loss is a forward pass plus the input gradient. For stride 1 and an odd kernel with
+    'same' padding, the input gradient is exactly the forward convolution of the output gradient
+    with the kernel rotated by 180 degrees and its input and output channels swapped, so it is
+    computed that way, with that kernel stored beside the kernel (rearranging it in every
+    evaluation cost 10% of the evaluation). No weight gradients: the weights never change.
+    Build it with `of(conv)`.
+    """
+
+    @classmethod
+    def of(cls, conv: keras.layers.Conv2D, dtype=None) -> 'FrozenConv2D':
+        """A frozen copy of `conv` (built), computing in `dtype` (a policy; default: conv's)."""
+        layer = cls.from_config({**conv.get_config(), 'dtype': dtype or conv.dtype_policy})
+        layer.build(conv.input.shape)
+        kernel, bias = conv.get_weights()
+        layer.set_weights([kernel, bias, rotate_kernel(kernel)])
+        layer.trainable = False
+        return layer
+
+    def build(self, input_shape):
+        if self.strides != (1, 1) or self.padding != 'same' or self.dilation_rate != (1, 1) \
+                or self.groups != 1 or any(k % 2 == 0 for k in self.kernel_size):
+            raise ValueError(f'{self.name}: FrozenConv2D needs stride 1, same padding and an odd '
+                             'kernel')
+        super().build(input_shape)
+        self.rotated_kernel = self.add_weight(
+            name='rotated_kernel', shape=self.kernel.shape[:2] + self.kernel.shape[2:][::-1],
+            initializer='zeros', trainable=False)
+
+    def call(self, inputs):
+        kernel = tf.cast(self.kernel, inputs.dtype)
+        rotated = tf.cast(self.rotated_kernel, inputs.dtype)
+
+        @tf.custom_gradient
+        def convolve(x):
+            return (tf.nn.conv2d(x, kernel, 1, 'SAME'),
+                    lambda dy: tf.nn.conv2d(dy, rotated, 1, 'SAME'))
+
+        outputs = convolve(inputs)
+        if self.use_bias:
+            outputs = tf.nn.bias_add(outputs, tf.cast(self.bias, inputs.dtype))
+        return self.activation(outputs)
+
+
+def rotate_kernel(kernel: np.ndarray) -> np.ndarray:
+    """[kh, kw, in, out] -> [kh, kw, out, in], rotated by 180 degrees in space: the kernel whose
+    convolution with an output gradient is the input gradient (stride 1, 'same' padding)."""
+    return np.ascontiguousarray(np.transpose(kernel[::-1, ::-1], (0, 1, 3, 2)))
+
+
 class VGG19Features:
     """Maps RGB images in 0..255 to VGG19 activations, by layer name.
 
@@ -113,13 +169,11 @@ class VGG19Features:
                 layer = keras.layers.AveragePooling2D(
                     pool_size=layer.pool_size, strides=layer.strides, padding=layer.padding,
                     name=layer.name)
-            if policy:
-                source = layer
+            if isinstance(layer, keras.layers.Conv2D):
+                layer = FrozenConv2D.of(layer, policy)
+            elif policy:
                 layer = type(layer).from_config({**layer.get_config(), 'dtype': policy})
-                x = layer(x)
-                layer.set_weights(source.get_weights())
-            else:
-                x = layer(x)
+            x = layer(x)
             layer.trainable = False
             self._tensors[layer.name] = x
         self._input = inputs

@@ -181,6 +181,9 @@ class Optimization:
         image = self.image if image is None else image
         return self._objective(self._extractor(image, layers=self._layers), image)
 
+    # Plain TensorFlow code: autograph converting it (and Keras' layers below it) for every
+    # traced step cost more than a second.
+    @tf.autograph.experimental.do_not_convert
     def value_and_gradient(self, image):
         """The losses at `image` and the total's gradient: one evaluation."""
         with tf.GradientTape() as tape:
