@@ -51,10 +51,6 @@ def _input_gradient(model, inputs, upstream):
     return tape.gradient(loss, inputs).numpy()
 
 
-def _relative_error(a, b):
-    return np.linalg.norm(a - b) / np.linalg.norm(b)
-
-
 @pytest.mark.parametrize('precision', ['float32', 'mixed'])
 def test_input_gradient_equals_keras(precision):
     # FrozenConv2D computes the input gradient as a forward convolution with the rotated
@@ -75,7 +71,7 @@ def test_input_gradient_equals_keras(precision):
     theirs = _input_gradient(keras_model, network.preprocess(x), upstream)
     # The extractor's input is RGB, Keras' model's BGR. In bfloat16 the two round in other
     # places (4% apart here; each is 18% from float32); a wrong kernel would be 100% off.
-    error = _relative_error(ours[..., ::-1], theirs)
+    error = np.linalg.norm(ours[..., ::-1] - theirs) / np.linalg.norm(theirs)
     assert error < (1e-5 if precision == 'float32' else 0.1), error
 
 

@@ -32,10 +32,9 @@ FIRST_STEP = 16.0
 MAX_STEEPEST_STEP = 64.0
 
 
-def _plain(function):
-    """Marks a method without tensor-dependent control flow: autograph need not convert it
-    (converting costs tracing time in every process)."""
-    return tf.autograph.experimental.do_not_convert(function)
+# Marks a method without tensor-dependent control flow: autograph need not convert it
+# (converting costs tracing time in every process).
+_plain = tf.autograph.experimental.do_not_convert
 
 
 class LBFGS:
@@ -104,22 +103,22 @@ class LBFGS:
     def prime(self, value_and_gradient):
         """Evaluates the start point now (call it eagerly, before the compiled step), so that the
         step's graph holds no evaluation for it. Does nothing once evaluated."""
-        if self._primed:
-            return
-        if not bool(self.evaluated):
-            losses, gradient = self._evaluator(value_and_gradient)(
-                tf.reshape(self.variable, [-1]))
-            self._keep(losses, gradient)
-        self._primed = True
+        if not self._primed:
+            self._evaluate_start(self._evaluator(value_and_gradient),
+                                 tf.reshape(self.variable, [-1]))
+            self._primed = True
+
+    def _evaluate_start(self, evaluate, x):
+        """Evaluates and keeps the start point `x` unless that was done (prime or step)."""
+        if not self.evaluated:
+            self._keep(*evaluate(x))
 
     def step(self, value_and_gradient):
         """One iteration; returns the losses at the new point."""
         evaluate = self._evaluator(value_and_gradient)
         x = tf.reshape(self.variable, [-1])
         if not self._primed:  # decided when the step is traced
-            if not self.evaluated:
-                losses, g = evaluate(x)
-                self._keep(losses, g)
+            self._evaluate_start(evaluate, x)
         if self.converged:
             losses = self._kept()
         else:
