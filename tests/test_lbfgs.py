@@ -5,7 +5,7 @@ import tensorflow as tf
 from tf_style.lbfgs import LBFGS
 
 
-def run(objective, x0, iterations, **options):
+def run(objective, x0, iterations, compiled=True, **options):
     x = tf.Variable(tf.constant(x0, tf.float32))
     opt = LBFGS(x, **options)
 
@@ -15,7 +15,9 @@ def run(objective, x0, iterations, **options):
             f = objective(v)
         return {'total': f}, tape.gradient(f, v)
 
-    step = tf.function(lambda: opt.step(value_and_gradient))
+    step = lambda: opt.step(value_and_gradient)
+    if compiled:
+        step = tf.function(step, autograph=False)
     values = [float(step()['total']) for _ in range(iterations)]
     return x.numpy(), values, opt
 
@@ -42,14 +44,27 @@ def test_box_bounds_hold_and_the_constrained_minimum_is_found():
     np.testing.assert_allclose(x, [0.0, 20.0, 255.0, 128.0], atol=1e-2)
 
 
+def rosenbrock(v):
+    return tf.reduce_sum(100.0 * (v[1:] - v[:-1] ** 2) ** 2 + (1 - v[:-1]) ** 2)
+
+
 def test_rosenbrock():
-    def rosenbrock(v):
-        return tf.reduce_sum(100.0 * (v[1:] - v[:-1] ** 2) ** 2 + (1 - v[:-1]) ** 2)
     x, values, opt = run(rosenbrock, np.array([-1.2, 1.0, -1.2, 1.0]), 300,
                          bounds=(-10.0, 10.0))
     np.testing.assert_allclose(x, np.ones(4), atol=1e-2)
     # Backtracking is the exception: most iterations cost one evaluation.
     assert int(opt.evaluations) < 2 * 300
+
+
+def test_eager_steps_are_the_compiled_steps():
+    # The step's control flow is tf.cond and tf.while_loop, not autograph: the same iterates
+    # either way, backtracking included (from (-1.2, 1) the first steps backtrack).
+    x0 = np.array([-1.2, 1.0, -1.2, 1.0])
+    x_eager, values_eager, opt_eager = run(rosenbrock, x0, 20, compiled=False, bounds=(-10, 10))
+    x_graph, values_graph, opt_graph = run(rosenbrock, x0, 20, bounds=(-10, 10))
+    assert int(opt_eager.evaluations) == int(opt_graph.evaluations) > 21
+    np.testing.assert_allclose(values_eager, values_graph, rtol=1e-4)
+    np.testing.assert_allclose(x_eager, x_graph, atol=1e-4)
 
 
 def test_history_must_be_positive():

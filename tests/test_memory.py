@@ -11,6 +11,13 @@ def test_estimate_grows_with_pixels_and_history():
     assert memory.estimate_bytes(1024, 1024, c.replace(precision='mixed')) < large
 
 
+def test_estimate_errs_high_but_close_on_the_measured_peaks():
+    c = StyleTransferConfig()
+    for (precision, side), gib in memory.MEASURED_GIB.items():
+        estimate = memory.estimate_bytes(side * 3 // 4, side, c.replace(precision=precision))
+        assert gib < estimate / 2 ** 30 < 1.2 * gib, (precision, side)
+
+
 def test_largest_fitting_size():
     c = StyleTransferConfig()
     budget = 8 * 2 ** 30

@@ -1,9 +1,9 @@
 """How much memory a run needs, checked before it starts.
 
 The estimate counts what dominates: VGG19's activations up to the deepest layer the loss reads,
-kept for the gradient (float32, or half that for mixed precision), the image and its gradient,
-and the optimizer's state (L-BFGS: 2 x history copies of the image). The constants come from
-peak resident memory measured with bin/benchmark's memory section (see BUILD.md).
+kept for the gradient (float32, or three quarters of that for mixed precision), the image and its
+gradient, and the optimizer's state (L-BFGS: 2 x history copies of the image). The constants come
+from peak resident memory measured as bin/benchmark's memory section does (see BUILD.md).
 """
 
 import os
@@ -12,14 +12,17 @@ from . import vgg_layers
 from .config import StyleTransferConfig
 
 # Process baseline (TensorFlow, the network's weights, Python) and how many copies of the
-# activations a forward-and-gradient pass holds at its peak. Peak resident memory measured on a
-# CPU with 0.4.0 (BUILD.md): 1.2 GiB at 256 px, 5.5 at 1024, 12.5 at 2048. It does not grow
-# linearly in the activations, so these constants match 256 and 1024 px and err high above (18
-# GiB estimated at 2048 px): a refused run can still be forced with --check_memory=false; an OOM
-# kill cannot be undone. 0.5.0 measured less (4.6 GiB at 1024 px, 10.5 at 2048): the estimate
-# was left as it was, erring on the safe side.
+# activations a forward-and-gradient pass holds at its peak, fitted to the peak resident memory of
+# bin/stylize (2 L-BFGS iterations, CPU, 0.6.0; MEASURED_GIB) and rounded up so that the
+# estimate errs high on them, by 3-13%. A refused run can still be forced with
+# --check_memory=false; an OOM kill cannot be undone.
+MEASURED_GIB = {('float32', 512): 1.62, ('float32', 1024): 3.44, ('float32', 2048): 10.54,
+                ('mixed', 1024): 3.05, ('mixed', 2048): 8.12}  # long side; examples/tubingen, 4:3
 BASE_BYTES = 1.2 * 2 ** 30
-ACTIVATION_COPIES = 4.3
+ACTIVATION_COPIES = 2.4
+# Mixed precision saves less than half: the layers compute in bfloat16, but the losses read
+# float32 casts of the features and the gradient passes through float32 at their boundaries.
+BYTES_PER_VALUE = {'float32': 4, 'mixed': 3}
 
 
 def activation_values(height: int, width: int, config: StyleTransferConfig) -> int:
@@ -30,7 +33,7 @@ def activation_values(height: int, width: int, config: StyleTransferConfig) -> i
 
 
 def estimate_bytes(height: int, width: int, config: StyleTransferConfig) -> float:
-    bytes_per_value = 2 if config.precision == 'mixed' else 4
+    bytes_per_value = BYTES_PER_VALUE[config.precision]
     pixels = height * width * 3
     optimizer = (2 * config.lbfgs_history + 4 if config.optimizer == 'lbfgs' else 4) * pixels * 4
     return (BASE_BYTES + ACTIVATION_COPIES * activation_values(height, width, config)

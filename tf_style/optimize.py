@@ -169,7 +169,9 @@ class Optimization:
                           optimizer=optimizer_state)
         if track_best:
             self.state['best_image'] = self.best_image
-        self._compiled_step = tf.function(self._step)
+        # Without autograph: the step's control flow is written as tf.cond and tf.while_loop,
+        # and converting its source (and Keras' below it) cost a second in every process.
+        self._compiled_step = tf.function(self._step, autograph=False)
 
     def step(self):
         """One update; returns the latest losses (L-BFGS: after it, Adam: before it)."""
@@ -181,8 +183,8 @@ class Optimization:
         image = self.image if image is None else image
         return self._objective(self._extractor(image, layers=self._layers), image)
 
-    # Plain TensorFlow code: autograph converting it (and Keras' layers below it) for every
-    # traced step cost more than a second.
+    # Plain TensorFlow code: autograph need not convert it, nor Keras' layers below it, when a
+    # caller's tf.function (benchmark.py's evaluation, say) has autograph on.
     @tf.autograph.experimental.do_not_convert
     def value_and_gradient(self, image):
         """The losses at `image` and the total's gradient: one evaluation."""
@@ -200,21 +202,29 @@ class Optimization:
             return losses
         before = tf.identity(self.image)
         losses, gradient = self.value_and_gradient(before)
-        if tf.math.is_finite(losses['total']) and tf.reduce_all(tf.math.is_finite(gradient)):
+
+        def update():
             self._remember_best(losses['total'], before)
             self.optimizer.apply_gradients([(gradient, self.image)])
             self.image.assign(tf.clip_by_value(self.image, 0.0, 255.0))
             self.faults.assign(0)
-        else:
+
+        def skip():
             # Leave the image as it was and retry with half the step.
             self.optimizer.learning_rate.assign(self.optimizer.learning_rate * 0.5)
             self.faults.assign_add(1)
+        tf.cond(tf.logical_and(tf.math.is_finite(losses['total']),
+                               tf.reduce_all(tf.math.is_finite(gradient))), update, skip)
         return losses
 
     def _remember_best(self, loss, image):
-        if self.best_image is not None and loss < self.best_loss:
+        if self.best_image is None:
+            return
+
+        def better():
             self.best_loss.assign(loss)
             self.best_image.assign(image)
+        tf.cond(loss < self.best_loss, better, lambda: None)
 
     def current_image(self) -> np.ndarray:
         return self.image.numpy()[0]
@@ -223,7 +233,7 @@ class Optimization:
         """The lowest-loss image seen when tracking the best, else the current one."""
         if self.best_image is not None:
             # Adam's losses are of the image before each update: the last one is not yet seen.
-            current = float(tf.function(self._losses)()['total'])
+            current = float(tf.function(self._losses, autograph=False)()['total'])
             if float(self.best_loss.numpy()) < current:
                 return self.best_image.numpy()[0]
         return self.current_image()
