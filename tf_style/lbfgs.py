@@ -138,9 +138,9 @@ class LBFGS:
         direction = tf.where(descent, direction, -g)
         steepest = self.pairs == 0
         g_max = tf.reduce_max(tf.abs(g)) + 1e-30
-        first = tf.where(steepest, self.steepest_step / g_max, self.learning_rate)
+        initial = tf.where(steepest, self.steepest_step / g_max, self.learning_rate)
 
-        def trial(step, tries):
+        def trial(step, tries, *_):
             step = tf.where(tries > 0, step * 0.5, step)
             x_new = tf.clip_by_value(x + step * direction, *self.bounds)
             losses, g_new = evaluate(x_new)
@@ -155,8 +155,7 @@ class LBFGS:
         step, _, x_new, losses, g_new, ok = tf.while_loop(
             lambda step, tries, x_new, losses, g_new, ok: tf.logical_and(
                 tf.logical_not(ok), tries < MAX_BACKTRACKS),
-            lambda step, tries, *_: trial(step, tries),
-            (first, tf.constant(0), x, self._kept(), g, tf.constant(False)))
+            trial, (initial, tf.constant(0), x, self._kept(), g, tf.constant(False)))
 
         def accept():
             # Steepest descent until a curvature pair is kept: grow the step while it works.
