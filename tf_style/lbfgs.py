@@ -35,11 +35,6 @@ FIRST_STEP = 128.0
 MAX_STEEPEST_STEP = 64.0
 
 
-# Marks a method whose control flow on tensors is written as tf.cond and tf.while_loop: autograph
-# need not convert it (converting the step's source cost a second of tracing in every process).
-_plain = tf.autograph.experimental.do_not_convert
-
-
 class LBFGS:
     """Limited-memory BFGS for one variable with box bounds.
 
@@ -81,7 +76,6 @@ class LBFGS:
         return [self.s, self.y, self.rho, self.pairs, self.iterations, self.evaluations,
                 self.converged, self.steepest_step, self.losses, self.gradient, self.evaluated]
 
-    @_plain
     def _evaluator(self, value_and_gradient):
         shape = tf.shape(self.variable)
 
@@ -93,13 +87,11 @@ class LBFGS:
             return losses, tf.reshape(tf.cast(gradient, tf.float32), self.gradient.shape)
         return evaluate
 
-    @_plain
     def _keep(self, losses, gradient):
         self.losses.assign(tf.stack([tf.cast(losses[k], tf.float32) for k in self.terms]))
         self.gradient.assign(gradient)
         self.evaluated.assign(True)
 
-    @_plain
     def _kept(self):
         return {k: self.losses[i] for i, k in enumerate(self.terms)}
 
@@ -111,12 +103,14 @@ class LBFGS:
                                  tf.reshape(self.variable, [-1]))
             self._primed = True
 
-    @_plain
     def _evaluate_start(self, evaluate, x):
         """Evaluates and keeps the start point `x` unless that was done (prime or step)."""
         tf.cond(self.evaluated, lambda: None, lambda: self._keep(*evaluate(x)))
 
-    @_plain
+    # The step's control flow on tensors is written as tf.cond and tf.while_loop, so autograph
+    # need not convert it, nor anything it calls, in a caller's tf.function (converting its source
+    # cost a second of tracing in every process).
+    @tf.autograph.experimental.do_not_convert
     def step(self, value_and_gradient):
         """One iteration; returns the losses at the new point."""
         evaluate = self._evaluator(value_and_gradient)
@@ -127,7 +121,6 @@ class LBFGS:
         self.iterations.assign_add(1)
         return losses
 
-    @_plain
     def _iterate(self, evaluate, x):
         f, g = self.losses[self.terms.index('total')], self.gradient.read_value()
 
@@ -174,7 +167,6 @@ class LBFGS:
             return self._kept()
         return tf.cond(ok, accept, give_up)
 
-    @_plain
     def _remember(self, s, y):
         ys = tf.reduce_sum(y * s)
 
@@ -185,7 +177,6 @@ class LBFGS:
             self.pairs.assign(tf.minimum(self.pairs + 1, self.history))
         tf.cond(ys > 1e-10, push, lambda: None)
 
-    @_plain
     def _direction(self, g):
         """-H g by the two-loop recursion over the stored pairs."""
         q = g
