@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from conftest import example
+from tf_style import colour
 from tf_style.errors import ConfigError
 from tf_style.optimize import initial_image, stylize
 
@@ -51,12 +52,31 @@ def test_inits():
     np.testing.assert_array_equal(noise, initial_image('noise', content, style, 0))
 
 
-def test_zero_iterations_returns_the_content(random_extractor, tiny_pair):
+def test_content_in_style_colors_keeps_the_content_and_takes_the_style_colours():
+    rng = np.random.default_rng(0)
+    content = rng.uniform(50, 100, (6, 8, 3)).astype(np.float32)
+    style = rng.uniform(0, 255, (10, 10, 3)) * [0.7, 0.5, 0.2] + 20  # no pixel is clipped
+    start = initial_image('content_in_style_colors', content, style, 0)
+    assert start.shape == content.shape
+    np.testing.assert_allclose(start.reshape(-1, 3).mean(0), style.reshape(-1, 3).mean(0),
+                               rtol=1e-4)
+    # An affine map of the content's colours: the structure is the content's.
+    fit = np.linalg.lstsq(np.c_[content.reshape(-1, 3), np.ones(48)], start.reshape(-1, 3),
+                          rcond=None)
+    assert fit[1].max() < 1e-6 * np.square(start).sum()
+
+
+def test_zero_iterations_return_the_start(random_extractor, tiny_pair):
     content, style = tiny_pair
     result = stylize(content, style, extractor=random_extractor, iterations=0, init='content',
                      **TINY)
     np.testing.assert_array_equal(result.image, np.round(content).astype(np.uint8))
     assert result.losses['content'] == 0.0
+    # The recoloured start is made from the images at their working sizes.
+    recoloured = stylize(content, style, extractor=random_extractor, iterations=0,
+                         init='content_in_style_colors', **TINY)
+    np.testing.assert_array_equal(
+        recoloured.image, np.round(colour.match_histogram(content, style)).astype(np.uint8))
 
 
 def test_progress_callback(random_extractor, tiny_pair):
@@ -214,7 +234,6 @@ def test_init_image_and_noise_blend(random_extractor, tiny_pair):
 
 
 def test_preserve_colors(random_extractor, tiny_pair):
-    from tf_style import colour
     content, style = tiny_pair
     plain = stylize(content, style, extractor=random_extractor, iterations=4, seed=1, **TINY)
     kept = stylize(content, style, extractor=random_extractor, iterations=4, seed=1,

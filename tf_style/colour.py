@@ -73,12 +73,16 @@ def colour_statistics(image: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
     return pixels.mean(axis=0), np.cov(pixels, rowvar=False, bias=True)
 
 
-def match_histogram(style: np.ndarray, content: np.ndarray, clip: bool = True) -> np.ndarray:
-    """The style image with its colours' mean and covariance moved to the content's."""
-    mu_s, cov_s = colour_statistics(style)
-    mu_c, cov_c = colour_statistics(content)
-    a = _sqrtm(cov_c, 0.5) @ _sqrtm(cov_s, -0.5)
-    matched = (np.asarray(style, np.float64) - mu_s) @ a.T + mu_c
+def match_histogram(image: np.ndarray, reference: np.ndarray, clip: bool = True) -> np.ndarray:
+    """`image` with its colours' mean and covariance moved to the reference's.
+
+    --preserve_colors=histogram moves the style image to the content's colours;
+    --init=content_in_style_colors moves the content image to the style's.
+    """
+    mu_i, cov_i = colour_statistics(image)
+    mu_r, cov_r = colour_statistics(reference)
+    a = _sqrtm(cov_r, 0.5) @ _sqrtm(cov_i, -0.5)
+    matched = (np.asarray(image, np.float64) - mu_i) @ a.T + mu_r
     return (np.clip(matched, 0, 255) if clip else matched).astype(np.float32)
 
 

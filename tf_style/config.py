@@ -14,7 +14,7 @@ from . import colour, masks, vgg_layers
 from .errors import ConfigError
 
 # 'image': the init_image given to stylize (bin/stylize: --init=FILE).
-INITS = ('content', 'noise', 'style', 'image')
+INITS = ('content', 'noise', 'style', 'content_in_style_colors', 'image')
 POOLINGS = ('avg', 'max')
 OPTIMIZERS = ('lbfgs', 'adam')
 PRECISIONS = ('float32', 'mixed')
@@ -28,8 +28,8 @@ class StyleTransferConfig:
     # Long side of the output in pixels; the content image is resized to it.
     image_size: int = 512
     iterations: int = 500
-    # Start image: white noise (the paper), the content image, the (first) style image, or an
-    # image of the caller's.
+    # Start image: white noise (the paper), the content image, the (first) style image, the
+    # content image in the (first) style image's colours, or an image of the caller's.
     init: str = 'noise'
     # Fraction of white noise mixed into the start image (0: none; 1: noise alone).
     init_noise_blend: float = 0.0
