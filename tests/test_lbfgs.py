@@ -38,6 +38,31 @@ def test_convex_quadratic_reaches_the_known_minimum():
     assert all(later <= earlier + 1e-3 * abs(earlier) for earlier, later in zip(values, values[1:]))
 
 
+@pytest.mark.parametrize('history, iterations', [(10, 4), (3, 7)])
+def test_direction_is_the_bfgs_update_of_the_stored_pairs(history, iterations):
+    # -H g with H built densely from the pairs held (fewer than the history, or a full one
+    # that has dropped its oldest), newest last, from H0 = (s.y / y.y of the newest) I.
+    rng = np.random.default_rng(1)
+    n = 30
+    a = rng.normal(size=(n, n))
+    a = a @ a.T / n + 0.5 * np.eye(n)
+    a_t = tf.constant(a, tf.float32)
+    _, _, opt = run(lambda v: 0.5 * tf.tensordot(v, tf.linalg.matvec(a_t, v), 1)
+                    - tf.reduce_sum(v), np.zeros(n), iterations, history=history,
+                    bounds=(-1e6, 1e6))
+    pairs = int(opt.pairs.numpy())
+    assert pairs == min(history, iterations)  # every accepted step keeps a pair here
+    s, y, rho = (opt.s.numpy().astype(np.float64), opt.y.numpy().astype(np.float64),
+                 opt.rho.numpy().astype(np.float64))
+    h = s[0] @ y[0] / (y[0] @ y[0]) * np.eye(n)
+    for i in reversed(range(pairs)):
+        v = np.eye(n) - rho[i] * np.outer(y[i], s[i])
+        h = v.T @ h @ v + rho[i] * np.outer(s[i], s[i])
+    g = rng.normal(size=n)
+    direction = opt._direction(tf.constant(g, tf.float32)).numpy()
+    np.testing.assert_allclose(direction, -h @ g, rtol=1e-3, atol=1e-4 * np.abs(h @ g).max())
+
+
 def test_box_bounds_hold_and_the_constrained_minimum_is_found():
     target = np.array([-50.0, 20.0, 300.0, 128.0], np.float32)
     x, _, _ = run(lambda v: tf.reduce_sum((v - target) ** 2), np.full(4, 100.0), 40)

@@ -3,7 +3,8 @@
 The paper optimised with L-BFGS, and for this problem it reaches a given loss in far fewer
 function evaluations than Adam. SciPy's L-BFGS would cost a device-to-host copy of the image and
 its gradient every iteration; this one keeps its state in tf.Variables (so it runs on a GPU and
-can be checkpointed) and does the two-loop recursion over an unrolled, fixed-size history.
+can be checkpointed) and does the two-loop recursion over the pairs it holds, in a fixed-size
+history.
 
 Each iteration: the quasi-Newton direction d = -H g; a trial step of `learning_rate` along it;
 the trial point projected onto the pixel box; halving the step until the Armijo condition holds
@@ -178,19 +179,24 @@ class LBFGS:
         tf.cond(ys > 1e-10, push, lambda: None)
 
     def _direction(self, g):
-        """-H g by the two-loop recursion over the stored pairs."""
-        q = g
-        alphas = []
-        for i in range(self.history):
-            valid = tf.cast(i < self.pairs, tf.float32)
-            alpha = valid * self.rho[i] * tf.reduce_sum(self.s[i] * q)
-            q = q - alpha * self.y[i]
-            alphas.append(alpha)
-        yy = tf.reduce_sum(self.y[0] * self.y[0])
-        gamma = tf.where(self.pairs > 0, tf.reduce_sum(self.s[0] * self.y[0]) / (yy + 1e-30), 1.0)
-        r = gamma * q
-        for i in reversed(range(self.history)):
-            valid = tf.cast(i < self.pairs, tf.float32)
-            beta = self.rho[i] * tf.reduce_sum(self.y[i] * r)
-            r = r + valid * (alphas[i] - beta) * self.s[i]
+        """-H g by the two-loop recursion over the stored pairs, newest first.
+
+        Both loops are tf.while_loops over the pairs held, not Python loops over the history:
+        the graph (and its tracing time) stays the same size whatever --lbfgs_history is.
+        """
+        s, y, rho, pairs = (v.read_value() for v in (self.s, self.y, self.rho, self.pairs))
+
+        def newest_to_oldest(i, q, alphas):
+            alpha = rho[i] * tf.reduce_sum(s[i] * q)
+            return i + 1, q - alpha * y[i], alphas + alpha * tf.one_hot(i, self.history)
+        _, q, alphas = tf.while_loop(lambda i, *_: i < pairs, newest_to_oldest,
+                                     (tf.constant(0), g, tf.zeros([self.history])))
+        yy = tf.reduce_sum(y[0] * y[0])
+        gamma = tf.where(pairs > 0, tf.reduce_sum(s[0] * y[0]) / (yy + 1e-30), 1.0)
+
+        def oldest_to_newest(i, r):
+            i = i - 1
+            beta = rho[i] * tf.reduce_sum(y[i] * r)
+            return i, r + (alphas[i] - beta) * s[i]
+        _, r = tf.while_loop(lambda i, r: i > 0, oldest_to_newest, (pairs, gamma * q))
         return -r
