@@ -184,19 +184,23 @@ class LBFGS:
         Both loops are tf.while_loops over the pairs held, not Python loops over the history:
         the graph (and its tracing time) stays the same size whatever --lbfgs_history is.
         """
-        s, y, rho, pairs = (v.read_value() for v in (self.s, self.y, self.rho, self.pairs))
+        # Rows are gathered from the variables one at a time: reading a whole [history, n]
+        # variable into the loops kept a second copy of it alive (+0.12 GiB at 1024 px).
+        s, y = self.s.sparse_read, self.y.sparse_read
+        rho, pairs = self.rho.read_value(), self.pairs.read_value()
 
         def newest_to_oldest(i, q, alphas):
-            alpha = rho[i] * tf.reduce_sum(s[i] * q)
-            return i + 1, q - alpha * y[i], alphas + alpha * tf.one_hot(i, self.history)
+            alpha = rho[i] * tf.reduce_sum(s(i) * q)
+            return i + 1, q - alpha * y(i), alphas + alpha * tf.one_hot(i, self.history)
         _, q, alphas = tf.while_loop(lambda i, *_: i < pairs, newest_to_oldest,
                                      (tf.constant(0), g, tf.zeros([self.history])))
-        yy = tf.reduce_sum(y[0] * y[0])
-        gamma = tf.where(pairs > 0, tf.reduce_sum(s[0] * y[0]) / (yy + 1e-30), 1.0)
+        s0, y0 = s(0), y(0)
+        gamma = tf.where(pairs > 0, tf.reduce_sum(s0 * y0) / (tf.reduce_sum(y0 * y0) + 1e-30),
+                         1.0)
 
         def oldest_to_newest(i, r):
             i = i - 1
-            beta = rho[i] * tf.reduce_sum(y[i] * r)
-            return i, r + (alphas[i] - beta) * s[i]
+            beta = rho[i] * tf.reduce_sum(y(i) * r)
+            return i, r + (alphas[i] - beta) * s(i)
         _, r = tf.while_loop(lambda i, r: i > 0, oldest_to_newest, (pairs, gamma * q))
         return -r
