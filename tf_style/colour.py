@@ -76,8 +76,8 @@ def colour_statistics(image: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
 def match_histogram(image: np.ndarray, reference: np.ndarray, clip: bool = True) -> np.ndarray:
     """`image` with its colours' mean and covariance moved to the reference's.
 
-    --preserve_colors=histogram moves the style image to the content's colours;
-    --init=content_in_style_colors moves the content image to the style's.
+    preserve_colors='histogram' moves the style image to the content's colours;
+    init='content_in_style_colors' moves the content image to the style's.
     """
     mu_i, cov_i = colour_statistics(image)
     mu_r, cov_r = colour_statistics(reference)

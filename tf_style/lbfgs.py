@@ -182,7 +182,7 @@ class LBFGS:
         """-H g by the two-loop recursion over the stored pairs, newest first.
 
         Both loops are tf.while_loops over the pairs held, not Python loops over the history:
-        the graph (and its tracing time) stays the same size whatever --lbfgs_history is.
+        the graph (and its tracing time) stays the same size whatever the history's length.
         """
         # Rows are gathered from the variables one at a time: reading a whole [history, n]
         # variable into the loops kept a second copy of it alive (+0.12 GiB at 1024 px).

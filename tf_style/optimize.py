@@ -92,9 +92,8 @@ def initial_image(init: str, content: np.ndarray, style: np.ndarray, seed: int,
         # Not in the paper. Content init keeps the photo's colours, and the first style layers'
         # Grams are far from the painting's until the optimisation has moved every pixel's colour;
         # starting from the photo's colours moved to the style's mean and covariance (the reverse
-        # of --preserve_colors=histogram) puts the start nearer, without changing the objective.
-        # bin/benchmark, 256 px: the loss of 300 tutorial-Adam steps in 0.127x their time (from
-        # the content: 0.143x), that of 300 content-init iterations in 0.78x theirs.
+        # of preserve_colors='histogram') puts the start nearer, without changing the objective:
+        # the fastest start in bin/benchmark's quality table (BUILD.md).
         start = colour.match_histogram(content, style)
     elif init == 'style':
         start = images.resize_to(style, content.shape[:2])
