@@ -35,3 +35,15 @@ def test_measurements_return_positive_seconds(random_extractor):
     # Final-scale iterations only, then the final loss; time only moves forward.
     assert len(points) == 4 and points[-1][1] == result.losses['total']
     assert all(a[0] <= b[0] for a, b in zip(points, points[1:]))
+
+
+def test_a_mixed_trajectory_holds_float32_losses(random_extractor):
+    from conftest import example
+    content, style = example('tubingen', 32), example('starry_night', 32)
+    points, result = benchmark.loss_trajectory(content, style, random_extractor, image_size=32,
+                                               iterations=2, seed=0, init='content',
+                                               precision='mixed')
+    # The last iteration's image is the result's, whose final loss is evaluated in float32;
+    # its bfloat16 loss would differ by far more than this.
+    assert len(points) == 3
+    assert points[-2][1] == pytest.approx(points[-1][1], rel=1e-5)

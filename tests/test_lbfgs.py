@@ -95,3 +95,36 @@ def test_eager_steps_are_the_compiled_steps():
 def test_history_must_be_positive():
     with pytest.raises(ValueError):
         LBFGS(tf.Variable(tf.zeros(3)), history=0)
+
+
+def test_a_failed_line_search_records_the_pairs_it_held():
+    _, _, opt = run(rosenbrock, np.array([-1.2, 1.0, -1.2, 1.0]), 10, bounds=(-10.0, 10.0))
+    assert int(opt.stalled_pairs) == -1 and int(opt.pairs) > 0
+    # A flat function: no step decreases it, so the first line search fails.
+    _, values, flat = run(lambda v: tf.reduce_sum(v * 0.0) + 1.0, np.ones(3), 2)
+    assert values == [1.0, 1.0]
+    assert int(flat.stalled_pairs) == 0 and bool(flat.converged)
+
+
+def test_take_curvature_continues_the_same_iterates():
+    x0 = np.array([-1.2, 1.0, -1.2, 1.0])
+    x, _, opt = run(rosenbrock, x0, 12, bounds=(-10.0, 10.0))
+    x_next, _, _ = run(rosenbrock, x0, 13, bounds=(-10.0, 10.0))
+    # A new optimizer at the same point with the first one's pairs takes the same next step.
+    variable = tf.Variable(tf.constant(x, tf.float32))
+    taken = LBFGS(variable, bounds=(-10.0, 10.0))
+    taken.take_curvature(opt)
+    assert int(taken.pairs) == int(opt.pairs) > 0
+
+    def value_and_gradient(v):
+        with tf.GradientTape() as tape:
+            tape.watch(v)
+            f = rosenbrock(v)
+        return {'total': f}, tape.gradient(f, v)
+    taken.step(value_and_gradient)
+    np.testing.assert_allclose(variable.numpy(), x_next, rtol=1e-5, atol=1e-6)
+    # After a stall the pairs are dropped, but the ones held before it are taken.
+    opt.stalled_pairs.assign(3)
+    opt.pairs.assign(0)
+    taken.take_curvature(opt)
+    assert int(taken.pairs) == 3

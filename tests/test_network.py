@@ -162,3 +162,26 @@ def test_imagenet_download_failure_names_the_way_out(monkeypatch, tmp_path):
     message = str(e.value)
     assert '--weights=FILE' in message and network.IMAGENET_WEIGHTS_FILE in message
     assert str(tmp_path) in message and '\n' not in message
+
+
+def test_auto_precision_is_mixed_only_where_bfloat16_is_fast(monkeypatch, random_extractor):
+    for fast, expected in ((True, 'mixed'), (False, 'float32')):
+        monkeypatch.setattr(network, 'bfloat16_is_fast', lambda: fast)
+        assert network.resolve_precision('auto', random_extractor) == expected
+        for explicit in ('float32', 'mixed'):
+            assert network.resolve_precision(explicit, random_extractor) == explicit
+    # An exported extractor computes in float32 only.
+    monkeypatch.setattr(network, 'bfloat16_is_fast', lambda: True)
+    assert network.resolve_precision('auto', object()) == 'float32'
+
+
+def test_bfloat16_is_fast_needs_amx_and_onednn(monkeypatch, tmp_path):
+    cpuinfo = tmp_path / 'cpuinfo'
+    cpuinfo.write_text('processor\t: 0\nflags\t\t: fpu avx512f avx512_bf16 amx_bf16 amx_tile\n')
+    assert {'amx_bf16', 'avx512_bf16'} <= network.cpu_flags(str(cpuinfo))
+    assert network.cpu_flags(str(tmp_path / 'missing')) == set()
+    for flags, onednn, expected in (({'amx_bf16'}, True, True), ({'amx_bf16'}, False, False),
+                                    ({'avx2', 'avx512_bf16'}, True, False)):
+        monkeypatch.setattr(network, 'cpu_flags', lambda: flags)
+        monkeypatch.setattr(network, 'onednn_enabled', lambda: onednn)
+        assert network.bfloat16_is_fast() is expected, (flags, onednn)

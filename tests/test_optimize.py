@@ -189,10 +189,12 @@ def test_a_mask_that_covers_nothing_leaves_the_other_styles_run_unchanged(random
     content, style = tiny_pair
     other = example('the_scream', 32)
     ones, zeros = np.ones(content.shape[:2]), np.zeros(content.shape[:2])
-    single = stylize(content, style, extractor=random_extractor, iterations=3, seed=2, **TINY)
+    # float32: equal to the last bit (bfloat16 rounds the two paths' sums differently).
+    exact = dict(TINY, precision='float32')
+    single = stylize(content, style, extractor=random_extractor, iterations=3, seed=2, **exact)
     masked = stylize(content, [style, other], content_masks=[ones, zeros],
                      style_masks=[np.ones(style.shape[:2]), np.ones(other.shape[:2])],
-                     extractor=random_extractor, iterations=3, seed=2, **TINY)
+                     extractor=random_extractor, iterations=3, seed=2, **exact)
     np.testing.assert_array_equal(masked.image, single.image)
     assert masked.losses['total'] == pytest.approx(single.losses['total'], rel=1e-6)
     # No style anywhere: only the content loss is left, and a content start is already optimal.
@@ -279,3 +281,37 @@ def test_a_term_weighted_zero_is_neither_computed_nor_reported(random_extractor)
     r = stylize(content, style, extractor=random_extractor, image_size=32, iterations=2, seed=0,
                 content_weight=0.0, style_layers=('conv1_1', 'conv2_1'))
     assert r.losses['content'] == 0 and r.losses['style'] > 0
+
+
+def test_a_stalled_mixed_run_goes_on_in_float32(random_extractor, tiny_pair, monkeypatch):
+    from tf_style import optimize
+    continued = []
+    original = optimize.Optimization.continued
+
+    def spy(self, objective, extractor):
+        run = original(self, objective, extractor)
+        continued.append((self.extractor.precision, run.extractor.precision))
+        np.testing.assert_array_equal(run.optimizer.s.numpy(), self.optimizer.s.numpy())
+        np.testing.assert_array_equal(run.image.numpy(), self.image.numpy())
+        assert int(run.optimizer.pairs) == int(self.optimizer.pairs) > 0
+        return run
+    monkeypatch.setattr(optimize.Optimization, 'continued', spy)
+    # As if every line search failed: a mixed run switches after its first iteration, once.
+    monkeypatch.setattr(optimize.Optimization, 'stalled', lambda self: True)
+    start = stylize(*tiny_pair, extractor=random_extractor, iterations=0, init='content', **TINY)
+    result = stylize(*tiny_pair, extractor=random_extractor, iterations=6, seed=0,
+                     init='content', precision='mixed', **TINY)
+    assert continued == [('mixed', 'float32')]
+    assert result.config.precision == 'mixed'
+    assert result.losses['total'] < 0.8 * start.losses['total']
+    # float32 runs have nothing to switch to.
+    stylize(*tiny_pair, extractor=random_extractor, iterations=3, precision='float32', **TINY)
+    assert continued == [('mixed', 'float32')]
+
+
+def test_auto_precision_is_resolved_in_the_result(random_extractor, tiny_pair, monkeypatch):
+    from tf_style import network
+    for fast, expected in ((True, 'mixed'), (False, 'float32')):
+        monkeypatch.setattr(network, 'bfloat16_is_fast', lambda: fast)
+        result = stylize(*tiny_pair, extractor=random_extractor, iterations=1, **TINY)
+        assert result.config.precision == expected

@@ -13,6 +13,7 @@ import tensorflow as tf
 
 from . import vgg_layers
 from .config import StyleTransferConfig
+from .network import resolve_precision
 from .optimize import Optimization, build_objective, scaled_inputs, stylize
 
 def iteration_flops(height: int, width: int, config: StyleTransferConfig) -> float:
@@ -84,19 +85,36 @@ def seconds_per_evaluation(content, style, extractor, size: int, precision: str,
 
 
 def loss_trajectory(content, style, extractor, **options):
-    """[(seconds since the call, final-scale loss)] of every final-scale iteration of a run."""
-    points = []
+    """[(seconds since the call, final-scale loss in float32)] of every final-scale iteration of
+    a run.
+
+    A mixed-precision run's own losses are bfloat16 approximations (about 1% below the float32
+    loss of the same image near the end), so its images are kept and their float32 losses
+    computed after the run, outside the timing.
+    """
+    points, kept = [], []
     start = time.perf_counter()
     config = StyleTransferConfig(**options)
     last_scale = config.scales - 1
+    mixed = resolve_precision(config.precision, extractor) != 'float32'
 
     def record(progress):
         if progress.scale == last_scale:
             points.append((time.perf_counter() - start, progress.losses['total']))
+            if mixed:
+                kept.append(progress.current_image())
 
     result = stylize(content, style, extractor=extractor, callback=record, report_every=1,
                      **options)
     points.append((time.perf_counter() - start, result.losses['total']))
+    if mixed:
+        exact = extractor.with_precision('float32')
+        inputs = scaled_inputs(config, content, [style])[-1]
+        objective = build_objective(exact, inputs, config)
+        loss = tf.function(lambda image: objective(exact(image, layers=config.layers),
+                                                   image)['total'])
+        points[:-1] = [(seconds, float(loss(tf.constant(image[None]))))
+                       for (seconds, _), image in zip(points, kept)]
     return points, result
 
 

@@ -17,7 +17,7 @@ from .errors import ConfigError
 INITS = ('content', 'noise', 'style', 'content_in_style_colors', 'image')
 POOLINGS = ('avg', 'max')
 OPTIMIZERS = ('lbfgs', 'adam')
-PRECISIONS = ('float32', 'mixed')
+PRECISIONS = ('auto', 'float32', 'mixed')
 # Step sizes when learning_rate is None: L-BFGS takes the quasi-Newton step whole; Adam moves
 # pixels (0..255) by about this much per iteration.
 DEFAULT_LEARNING_RATES = {'lbfgs': 1.0, 'adam': 10.0}
@@ -79,8 +79,10 @@ class StyleTransferConfig:
     # Return the lowest-loss image of the final scale rather than the last one (Adam's loss is
     # not monotone; L-BFGS's is).
     keep_best: bool = False
-    # 'mixed' runs the network in bfloat16 (float16 on a GPU); Grams and losses stay float32.
-    precision: str = 'float32'
+    # 'mixed' runs the network in bfloat16 (float16 on a GPU); Grams and losses stay float32, and
+    # an L-BFGS run goes on in float32 once bfloat16's rounding stops its progress. 'auto': mixed
+    # where that is measured to be faster (network.bfloat16_is_fast), else float32.
+    precision: str = 'auto'
 
     def __post_init__(self):
         self.content_layers = _layer_tuple(self.content_layers, 'content_layers')

@@ -64,6 +64,8 @@ class LBFGS:
         self.steepest_step = tf.Variable(FIRST_STEP, trainable=False)
         # Set when even a steepest-descent step no longer decreases the loss.
         self.converged = tf.Variable(False, trainable=False)
+        # The pairs held when a line search last found no decrease (-1: none has failed yet).
+        self.stalled_pairs = tf.Variable(-1, dtype=tf.int32, trainable=False)
         # The losses (`terms`, the keys value_and_gradient returns; 'total' is the objective) and
         # the gradient at the variable's value, valid once evaluated (prime, or iteration 1).
         self.terms = tuple(terms)
@@ -75,7 +77,16 @@ class LBFGS:
     @property
     def variables(self):
         return [self.s, self.y, self.rho, self.pairs, self.iterations, self.evaluations,
-                self.converged, self.steepest_step, self.losses, self.gradient, self.evaluated]
+                self.converged, self.stalled_pairs, self.steepest_step, self.losses,
+                self.gradient, self.evaluated]
+
+    def take_curvature(self, other: 'LBFGS'):
+        """Starts from `other`'s curvature pairs (those it held before it stalled) and steepest
+        step: for a run that goes on from where `other` stopped, with a more exact objective."""
+        for mine, theirs in ((self.s, other.s), (self.y, other.y), (self.rho, other.rho),
+                             (self.steepest_step, other.steepest_step)):
+            mine.assign(theirs)
+        self.pairs.assign(tf.maximum(other.pairs, other.stalled_pairs))
 
     def _evaluator(self, value_and_gradient):
         shape = tf.shape(self.variable)
@@ -164,6 +175,7 @@ class LBFGS:
             # No decrease even with a tiny step: restart from steepest descent next time, or
             # stop if that was steepest descent already. The variable stays where it was.
             self.converged.assign(self.pairs == 0)
+            self.stalled_pairs.assign(self.pairs)
             self.pairs.assign(0)
             return self._kept()
         return tf.cond(ok, accept, give_up)

@@ -22,7 +22,8 @@ BASE_BYTES = 1.2 * 2 ** 30
 ACTIVATION_COPIES = 2.4
 # Mixed precision saves less than half: the layers compute in bfloat16, but the losses read
 # float32 casts of the features and the gradient passes through float32 at their boundaries.
-BYTES_PER_VALUE = {'float32': 4, 'mixed': 3}
+# 'auto' is not resolved before TensorFlow is imported: counted as float32, the larger.
+BYTES_PER_VALUE = {'float32': 4, 'mixed': 3, 'auto': 4}
 
 
 def activation_values(height: int, width: int, config: StyleTransferConfig) -> int:

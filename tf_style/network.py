@@ -214,6 +214,54 @@ def preprocess(images):
     return images[..., ::-1] - tf.constant(CAFFE_MEAN_BGR, tf.float32)
 
 
+def resolve_precision(precision: str, extractor=None) -> str:
+    """The precision a run computes in: 'auto' is 'mixed' where bfloat16 is measured to be
+    faster (bf16 matrix units, AMX, on a CPU that TensorFlow's oneDNN kernels use), else
+    'float32'; an exported extractor computes in float32 only."""
+    if precision != 'auto':
+        return precision
+    if extractor is not None and not hasattr(extractor, 'with_precision'):
+        return 'float32'
+    return 'mixed' if bfloat16_is_fast() else 'float32'
+
+
+def bfloat16_is_fast() -> bool:
+    """Whether VGG19 runs markedly faster in bfloat16 here: a CPU with AMX (Intel Xeon, Sapphire
+    Rapids and later) whose convolutions TensorFlow hands to oneDNN, and no GPU.
+
+    Measured (BUILD.md): on a 2-core Xeon with AMX a mixed-precision L-BFGS iteration at 256-512
+    px took 0.3-0.45x the float32 one; on a CPU without bf16 units (AMD EPYC, AVX2) 1.07x. Without
+    oneDNN (TF_ENABLE_ONEDNN_OPTS=0) TensorFlow's own bfloat16 kernels are slower than float32.
+    Mixed precision on a GPU (float16) has not been measured against float32, so it is not
+    chosen there. Not decided at import: it reads /proc/cpuinfo and asks TensorFlow.
+    """
+    if tf.config.list_physical_devices('GPU'):
+        return False
+    return 'amx_bf16' in cpu_flags() and onednn_enabled()
+
+
+def cpu_flags(cpuinfo: str = '/proc/cpuinfo') -> set:
+    """The CPU's feature flags as Linux lists them (empty elsewhere)."""
+    try:
+        with open(cpuinfo) as f:
+            for line in f:
+                if line.startswith('flags'):
+                    return set(line.split(':', 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def onednn_enabled() -> bool:
+    """Whether TensorFlow runs its CPU kernels through oneDNN (TF_ENABLE_ONEDNN_OPTS; on by
+    default on such CPUs). No public API says so."""
+    try:
+        from tensorflow.python.util import _pywrap_util_port
+        return bool(_pywrap_util_port.IsMklEnabled())
+    except (ImportError, AttributeError):
+        return False
+
+
 def build_extractor(weights: str = 'imagenet', pooling: str = 'avg', seed: int = 0,
                     calibration_images=None):
     """The paper's feature extractor with the given weights ('imagenet', 'random' or a file).

@@ -20,6 +20,7 @@ from . import colour, images, masks, vgg_layers
 from .config import StyleTransferConfig, check_inputs
 from .errors import ConfigError
 from .lbfgs import LBFGS
+from .network import resolve_precision
 from .losses import StyleObjective, guided_gram, position_mean_gram
 
 
@@ -156,7 +157,8 @@ class Optimization:
                  track_best: bool = False):
         self.image = tf.Variable(start[None], name='image')
         self._objective = objective
-        self._extractor = extractor
+        self.extractor = extractor
+        self._config = config
         self._layers = config.layers
         self.faults = tf.Variable(0, trainable=False)
         self.best_loss = tf.Variable(np.inf, dtype=tf.float32, trainable=False)
@@ -188,7 +190,7 @@ class Optimization:
 
     def _losses(self, image=None):
         image = self.image if image is None else image
-        return self._objective(self._extractor(image, layers=self._layers), image)
+        return self._objective(self.extractor(image, layers=self._layers), image)
 
     # Plain TensorFlow code: autograph need not convert it, nor Keras' layers below it, when a
     # caller's tf.function (benchmark.py's evaluation, say) has autograph on.
@@ -232,6 +234,20 @@ class Optimization:
             self.best_loss.assign(loss)
             self.best_image.assign(image)
         tf.cond(loss < self.best_loss, better, lambda: None)
+
+    def stalled(self) -> bool:
+        """Whether L-BFGS's line search has found no decrease (the loss can go no lower
+        along its directions, or rounding hides what is left)."""
+        return isinstance(self.optimizer, LBFGS) and int(self.optimizer.stalled_pairs) >= 0
+
+    def continued(self, objective, extractor) -> 'Optimization':
+        """A run from this one's image with another objective and network, keeping L-BFGS's
+        curvature pairs."""
+        run = Optimization(objective, extractor, self.current_image(), self._config,
+                           track_best=self.best_image is not None)
+        if isinstance(self.optimizer, LBFGS):
+            run.optimizer.take_curvature(self.optimizer)
+        return run
 
     def current_image(self) -> np.ndarray:
         return self.image.numpy()[0]
@@ -304,6 +320,8 @@ def stylize(content: np.ndarray, style: Union[np.ndarray, Sequence[np.ndarray]],
     elif config.normalize_weights and not getattr(extractor, 'normalized', False):
         raise ConfigError('normalize_weights: the extractor given is not normalized (build it '
                           'with build_extractor(..., calibration_images=...))')
+    config = config.replace(precision=resolve_precision(config.precision, extractor))
+    logging.info('stylize: precision %s', config.precision)
     exact = extractor
     if config.precision != 'float32':
         if not hasattr(extractor, 'with_precision'):
@@ -343,6 +361,14 @@ def stylize(content: np.ndarray, style: Union[np.ndarray, Sequence[np.ndarray]],
         while done < end:
             losses = run.step()
             done += 1
+            if run.extractor is not exact and done < end and run.stalled():
+                # Not in the paper: bfloat16's rounding hides the last decreases of the loss
+                # from the line search (tubingen x starry_night at 256 px stalled 0.4-2% above
+                # float32's loss), so the run goes on from here in float32, with its pairs.
+                objective = build_objective(exact, inputs, config)
+                run = run.continued(objective, exact)
+                logging.info('stylize: bfloat16 stalled at iteration %d; going on in float32',
+                             done)
             if callback and ((report_every and done % report_every == 0) or done == total):
                 now = time.perf_counter()
                 rate = (done - last_report[0]) / max(now - last_report[1], 1e-9)
@@ -373,7 +399,7 @@ def stylize(content: np.ndarray, style: Union[np.ndarray, Sequence[np.ndarray]],
     # Reported in float32 whatever the precision of the run, so that runs compare. (`scale` is
     # the last one run: the final one, unless the run stopped early.)
     final = evaluate(exact, scaled[scale], image, config,
-                     objective=objective if exact is extractor else None)
+                     objective=objective if run.extractor is exact else None)
     logging.info('stylize: %d of %d iterations in %.1f s, loss %.4g%s', done, total, seconds,
                  final['total'], f' ({stop_reason})' if stop_reason else '')
     return StylizeResult(image=images.to_uint8(output(image)), losses=final, seed=seed,
