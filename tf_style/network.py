@@ -8,6 +8,7 @@ appealing results"), and cut after the deepest layer a call asks for. Its convol
 `FrozenConv2D`: the same function, with an input gradient that is faster to compute on CPUs.
 """
 
+import functools
 import os
 import warnings
 
@@ -240,16 +241,18 @@ def bfloat16_is_fast() -> bool:
     return 'amx_bf16' in cpu_flags() and onednn_enabled()
 
 
-def cpu_flags(cpuinfo: str = '/proc/cpuinfo') -> set:
-    """The CPU's feature flags as Linux lists them (empty elsewhere)."""
+@functools.lru_cache(maxsize=None)
+def cpu_flags(cpuinfo: str = '/proc/cpuinfo') -> frozenset:
+    """The CPU's feature flags as Linux lists them (empty elsewhere); read once per file, not
+    in every stylize call."""
     try:
         with open(cpuinfo) as f:
             for line in f:
                 if line.startswith('flags'):
-                    return set(line.split(':', 1)[1].split())
+                    return frozenset(line.split(':', 1)[1].split())
     except OSError:
         pass
-    return set()
+    return frozenset()
 
 
 def onednn_enabled() -> bool:

@@ -159,7 +159,6 @@ class Optimization:
         self._objective = objective
         self.extractor = extractor
         self._config = config
-        self._layers = config.layers
         self.faults = tf.Variable(0, trainable=False)
         self.best_loss = tf.Variable(np.inf, dtype=tf.float32, trainable=False)
         self.best_image = tf.Variable(start[None], trainable=False) if track_best else None
@@ -190,7 +189,7 @@ class Optimization:
 
     def _losses(self, image=None):
         image = self.image if image is None else image
-        return self._objective(self.extractor(image, layers=self._layers), image)
+        return self._objective(self.extractor(image, layers=self._config.layers), image)
 
     # Plain TensorFlow code: autograph need not convert it, nor Keras' layers below it, when a
     # caller's tf.function (benchmark.py's evaluation, say) has autograph on.
