@@ -1,3 +1,5 @@
+import subprocess
+
 import pytest
 
 from tf_style import benchmark
@@ -47,3 +49,15 @@ def test_a_mixed_trajectory_holds_float32_losses(random_extractor):
     # its bfloat16 loss would differ by far more than this.
     assert len(points) == 3
     assert points[-2][1] == pytest.approx(points[-1][1], rel=1e-5)
+
+
+def test_peak_memory_is_each_childs_own(tmp_path):
+    big, small = tmp_path / 'big.py', tmp_path / 'small.py'
+    big.write_text("b = b'x' * (400 * 2 ** 20)\n")
+    small.write_text('import sys\nassert sys.argv[1:] == ["--flag"]\n')
+    # This process (TensorFlow imported) is larger than the small child: the child's own peak,
+    # not one inherited across fork and exec.
+    assert benchmark.peak_memory_gib([str(big)]) > 0.39
+    assert benchmark.peak_memory_gib([str(small), '--flag']) < 0.1
+    with pytest.raises(subprocess.CalledProcessError):
+        benchmark.peak_memory_gib([str(tmp_path / 'missing.py')])

@@ -106,25 +106,27 @@ def test_a_failed_line_search_records_the_pairs_it_held():
     assert int(flat.stalled_pairs) == 0 and bool(flat.converged)
 
 
-def test_take_curvature_continues_the_same_iterates():
+def test_forget_stall_goes_on_with_the_pairs_held_before_it():
     x0 = np.array([-1.2, 1.0, -1.2, 1.0])
-    x, _, opt = run(rosenbrock, x0, 12, bounds=(-10.0, 10.0))
+    _, _, opt = run(rosenbrock, x0, 12, bounds=(-10.0, 10.0))
     x_next, _, _ = run(rosenbrock, x0, 13, bounds=(-10.0, 10.0))
-    # A new optimizer at the same point with the first one's pairs takes the same next step.
-    variable = tf.Variable(tf.constant(x, tf.float32))
-    taken = LBFGS(variable, bounds=(-10.0, 10.0))
-    taken.take_curvature(opt)
-    assert int(taken.pairs) == int(opt.pairs) > 0
+    held = int(opt.pairs)
+    assert held > 0
+    # As a failed line search leaves it; the kept evaluation is to be redone.
+    opt.stalled_pairs.assign(held)
+    opt.pairs.assign(0)
+    opt.converged.assign(True)
+    opt.forget_stall()
+    assert (int(opt.pairs), int(opt.stalled_pairs), bool(opt.converged),
+            bool(opt.evaluated)) == (held, -1, False, False)
 
     def value_and_gradient(v):
         with tf.GradientTape() as tape:
             tape.watch(v)
             f = rosenbrock(v)
         return {'total': f}, tape.gradient(f, v)
-    taken.step(value_and_gradient)
-    np.testing.assert_allclose(variable.numpy(), x_next, rtol=1e-5, atol=1e-6)
-    # After a stall the pairs are dropped, but the ones held before it are taken.
-    opt.stalled_pairs.assign(3)
-    opt.pairs.assign(0)
-    taken.take_curvature(opt)
-    assert int(taken.pairs) == 3
+    evaluations = int(opt.evaluations)
+    opt.step(value_and_gradient)
+    # The same next step as a run that never stalled, after evaluating its start again.
+    np.testing.assert_allclose(opt.variable.numpy(), x_next, rtol=1e-5, atol=1e-6)
+    assert int(opt.evaluations) >= evaluations + 2

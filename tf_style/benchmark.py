@@ -3,9 +3,10 @@
 Everything returns numbers; bin/benchmark prints them. No timing here is asserted anywhere.
 """
 
-import resource
+import os
 import subprocess
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -126,11 +127,27 @@ def time_to_reach(points, target):
     return None
 
 
-def peak_memory_gib(argv, timeout=3600) -> float:
-    """Peak resident memory (GiB) of a child process running `argv` (sys.executable ...)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    subprocess.run([sys.executable, *argv], check=True, timeout=timeout,
-                   stdout=subprocess.DEVNULL)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    # ru_maxrss is the largest child so far (KiB on Linux): run the sizes smallest first.
-    return max(after, before) / 2 ** 20
+# Runs a script as __main__ and then writes its peak resident memory (VmHWM, KiB) to the file
+# named in argv[1]. Not ru_maxrss: Linux keeps that across exec, so a child's would include the
+# resident memory of the parent that forked it.
+_PEAK_OF_SCRIPT = """
+import os, runpy, sys
+report, sys.argv = sys.argv[1], sys.argv[2:]
+sys.path[0] = os.path.dirname(os.path.abspath(sys.argv[0]))  # as when run as a script
+try:
+    runpy.run_path(sys.argv[0], run_name='__main__')
+finally:
+    with open('/proc/self/status') as status, open(report, 'w') as out:
+        out.write(next(l for l in status if l.startswith('VmHWM:')).split()[1])
+"""
+
+
+def peak_memory_gib(argv) -> float:
+    """Peak resident memory (GiB) of a child process running the script `argv[0]` with the
+    arguments `argv[1:]` (Linux)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        report = os.path.join(tmp, 'peak')
+        subprocess.run([sys.executable, '-c', _PEAK_OF_SCRIPT, report, *argv], check=True,
+                       stdout=subprocess.DEVNULL)
+        with open(report) as f:
+            return int(f.read()) / 2 ** 20

@@ -80,13 +80,15 @@ class LBFGS:
                 self.converged, self.stalled_pairs, self.steepest_step, self.losses,
                 self.gradient, self.evaluated]
 
-    def take_curvature(self, other: 'LBFGS'):
-        """Starts from `other`'s curvature pairs (those it held before it stalled) and steepest
-        step: for a run that goes on from where `other` stopped, with a more exact objective."""
-        for mine, theirs in ((self.s, other.s), (self.y, other.y), (self.rho, other.rho),
-                             (self.steepest_step, other.steepest_step)):
-            mine.assign(theirs)
-        self.pairs.assign(tf.maximum(other.pairs, other.stalled_pairs))
+    def forget_stall(self):
+        """Goes on from the current point as if the last line search had not failed: with the
+        curvature pairs held before it and no kept evaluation, for an objective that changed
+        (a more exact one), which the next step evaluates there first."""
+        self.pairs.assign(tf.maximum(self.pairs, self.stalled_pairs))
+        self.stalled_pairs.assign(-1)
+        self.converged.assign(False)
+        self.evaluated.assign(False)
+        self._primed = False
 
     def _evaluator(self, value_and_gradient):
         shape = tf.shape(self.variable)

@@ -1,9 +1,9 @@
 """How much memory a run needs, checked before it starts.
 
 The estimate counts what dominates: VGG19's activations up to the deepest layer the loss reads,
-kept for the gradient (float32, or three quarters of that for mixed precision), the image and its
-gradient, and the optimizer's state (L-BFGS: 2 x history copies of the image). The constants come
-from peak resident memory measured as bin/benchmark's memory section does (see BUILD.md).
+kept for the gradient (float32; three quarters of that for mixed-precision Adam), the image and
+its gradient, and the optimizer's state (L-BFGS: 2 x history copies of the image). The constants
+come from peak resident memory measured as bin/benchmark's memory section does (see BUILD.md).
 """
 
 import os
@@ -12,18 +12,29 @@ from . import vgg_layers
 from .config import StyleTransferConfig
 
 # Process baseline (TensorFlow, the network's weights, Python) and how many copies of the
-# activations a forward-and-gradient pass holds at its peak, fitted to the peak resident memory of
-# bin/stylize (2 L-BFGS iterations, CPU, 0.6.0; MEASURED_GIB) and rounded up so that the
-# estimate errs high on them, by 3-13%. A refused run can still be forced with
-# --check_memory=false; an OOM kill cannot be undone.
-MEASURED_GIB = {('float32', 512): 1.62, ('float32', 1024): 3.44, ('float32', 2048): 10.54,
-                ('mixed', 1024): 3.05, ('mixed', 2048): 8.12}  # long side; examples/tubingen, 4:3
-BASE_BYTES = 1.2 * 2 ** 30
-ACTIVATION_COPIES = 2.4
-# Mixed precision saves less than half: the layers compute in bfloat16, but the losses read
-# float32 casts of the features and the gradient passes through float32 at their boundaries.
-# 'auto' is not resolved before TensorFlow is imported: counted as float32, the larger.
-BYTES_PER_VALUE = {'float32': 4, 'mixed': 3, 'auto': 4}
+# activations a forward-and-gradient pass holds at its peak, fitted to the peak resident memory
+# measured on a 2-core Xeon with oneDNN (0.8.1; MEASURED_GIB) and rounded so that the estimate
+# errs high on every one of them, by 3-16%. float32: bin/benchmark's memory section (bin/stylize,
+# 2 L-BFGS iterations). mixed: a mixed L-BFGS run made to go on in float32 after 2 iterations
+# (by hand; see BUILD.md). (An AMD EPYC without oneDNN peaked lower: 10.5 GiB at 2048 px in
+# float32.) A refused run can still be forced with --check_memory=false; an OOM kill cannot be
+# undone.
+MEASURED_GIB = {('float32', 512): 1.60, ('float32', 1024): 3.71, ('float32', 2048): 12.90,
+                ('mixed', 1024): 3.80, ('mixed', 2048): 11.42}  # long side; examples/tubingen, 4:3
+BASE_BYTES = 1.0 * 2 ** 30
+ACTIVATION_COPIES = 3.0
+
+
+def bytes_per_value(config: StyleTransferConfig) -> float:
+    """Bytes an activation value costs at the peak, by precision and optimizer."""
+    if config.precision == 'float32' or config.optimizer == 'lbfgs':
+        # A mixed L-BFGS run goes on in float32 once bfloat16 stalls, and then needs what a
+        # float32 run needs (at 1024 px a little more, at 2048 px less: MEASURED_GIB).
+        return 4.0
+    # Mixed precision saves less than half: the layers compute in bfloat16, but the losses
+    # read float32 casts of the features and the gradient passes through float32 at their
+    # boundaries. ('auto' is not resolved before TensorFlow is imported: counted as float32.)
+    return 3.0 if config.precision == 'mixed' else 4.0
 
 
 def activation_values(height: int, width: int, config: StyleTransferConfig) -> int:
@@ -34,11 +45,10 @@ def activation_values(height: int, width: int, config: StyleTransferConfig) -> i
 
 
 def estimate_bytes(height: int, width: int, config: StyleTransferConfig) -> float:
-    bytes_per_value = BYTES_PER_VALUE[config.precision]
     pixels = height * width * 3
     optimizer = (2 * config.lbfgs_history + 4 if config.optimizer == 'lbfgs' else 4) * pixels * 4
     return (BASE_BYTES + ACTIVATION_COPIES * activation_values(height, width, config)
-            * bytes_per_value + optimizer + 4 * pixels * 4)
+            * bytes_per_value(config) + optimizer + 4 * pixels * 4)
 
 
 def available_bytes() -> float:
