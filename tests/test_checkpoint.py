@@ -43,6 +43,21 @@ def test_resumed_run_ends_where_an_uninterrupted_one_does(random_extractor, pair
     assert rest.losses['total'] == pytest.approx(whole.losses['total'], rel=1e-4)
 
 
+def test_a_run_that_went_on_in_float32_resumes_in_float32(random_extractor, pair, tmp_path,
+                                                          monkeypatch):
+    from tf_style import optimize
+    # As if every line search failed: a mixed run goes on in float32 after its first iteration.
+    monkeypatch.setattr(optimize.Optimization, 'stalled', lambda self: True)
+    settings = dict(OPTIONS, precision='mixed', iterations=6)
+    whole = stylize(*pair, extractor=random_extractor, **settings)
+    stylize(*pair, extractor=random_extractor, should_stop=stop_after(3),
+            checkpointer=Checkpointer(str(tmp_path), every=0), **settings)
+    rest = stylize(*pair, extractor=random_extractor,
+                   checkpointer=Checkpointer(str(tmp_path), resume=True), **settings)
+    np.testing.assert_allclose(rest.image.astype(int), whole.image.astype(int), atol=1)
+    assert rest.losses['total'] == pytest.approx(whole.losses['total'], rel=1e-4)
+
+
 def test_resume_refuses_other_settings_or_inputs(random_extractor, pair, tmp_path):
     stylize(*pair, extractor=random_extractor, iterations=2, **OPTIONS,
             checkpointer=Checkpointer(str(tmp_path), every=1))

@@ -343,18 +343,23 @@ def stylize(content: np.ndarray, style: Union[np.ndarray, Sequence[np.ndarray]],
 
     def save():
         if checkpointer is not None:
-            checkpointer.save(run.state, {'scale': scale, 'done': done, 'seed': seed})
+            checkpointer.save(run.state, {'scale': scale, 'done': done, 'seed': seed,
+                                          'float32': run.extractor is exact})
 
     for scale, (inputs, (_, iterations)) in enumerate(zip(scaled, schedule)):
         if scale < first_scale:
             continue
-        objective = build_objective(extractor, inputs, config)
+        # A mixed run saved after it went on in float32 resumes in float32: its kept losses are
+        # float32 losses, which bfloat16 ones must not be compared with.
+        network = exact if resumed and scale == first_scale and resumed.get('float32') \
+            else extractor
+        objective = build_objective(network, inputs, config)
         c = inputs.content
         begin = (initial_image(config.init, c, inputs.styles[0], seed, init_image,
                                config.init_noise_blend) if image is None
                  else images.resize_to(image, c.shape[:2]))
         final_scale = scale == len(schedule) - 1
-        run = Optimization(objective, extractor, begin, config,
+        run = Optimization(objective, network, begin, config,
                            track_best=config.keep_best and final_scale)
         if resumed and scale == first_scale:
             checkpointer.restore(run.state)
