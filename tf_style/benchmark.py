@@ -15,7 +15,7 @@ import tensorflow as tf
 from . import vgg_layers
 from .config import StyleTransferConfig
 from .network import resolve_precision
-from .optimize import Optimization, build_objective, scaled_inputs, stylize
+from .optimize import Optimization, build_objective, losses_at, scaled_inputs, stylize
 
 def iteration_flops(height: int, width: int, config: StyleTransferConfig) -> float:
     """Analytic FLOPs of one loss-and-gradient evaluation (multiply-add = 2 FLOPs).
@@ -112,8 +112,8 @@ def loss_trajectory(content, style, extractor, **options):
         exact = extractor.with_precision('float32')
         inputs = scaled_inputs(config, content, [style])[-1]
         objective = build_objective(exact, inputs, config)
-        loss = tf.function(lambda image: objective(exact(image, layers=config.layers),
-                                                   image)['total'])
+        loss = tf.function(
+            lambda image: losses_at(objective, exact, image, config.layers)['total'])
         points[:-1] = [(seconds, float(loss(tf.constant(image[None]))))
                        for (seconds, _), image in zip(points, kept)]
     return points, result

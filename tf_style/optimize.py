@@ -189,7 +189,7 @@ class Optimization:
 
     def _losses(self, image=None):
         image = self.image if image is None else image
-        return self._objective(self.extractor(image, layers=self._config.layers), image)
+        return losses_at(self._objective, self.extractor, image, self._config.layers)
 
     # Plain TensorFlow code: autograph need not convert it, nor Keras' layers below it, when a
     # caller's tf.function (benchmark.py's evaluation, say) has autograph on.
@@ -455,7 +455,12 @@ def evaluate(extractor, inputs: Inputs, image, config: StyleTransferConfig,
     """
     objective = objective or build_objective(extractor, inputs, config)
     image = tf.constant(np.asarray(image, np.float32)[None])
-    return _floats(objective(extractor(image, layers=config.layers), image))
+    return _floats(losses_at(objective, extractor, image, config.layers))
+
+
+def losses_at(objective: StyleObjective, extractor, image, layers) -> Dict[str, tf.Tensor]:
+    """The objective's terms at `image` ([1, H, W, 3]), from the extractor's `layers`."""
+    return objective(extractor(image, layers=layers), image)
 
 
 def _eta(schedule, scale, done, total, rate):
