@@ -8,6 +8,7 @@ import pytest
 import tensorflow as tf
 
 from conftest import example
+from tf_style import network
 from tf_style.errors import ConfigError, TfStyleError
 from tf_style.export import export_extractor, load_extractor
 from tf_style.losses import gram_matrix
@@ -70,6 +71,18 @@ def test_stylize_with_an_exported_extractor(exported, random_extractor):
     b = stylize(content, style, extractor=random_extractor, **options)
     assert a.losses['total'] == pytest.approx(b.losses['total'], rel=1e-3)
     assert np.abs(a.image.astype(int) - b.image.astype(int)).max() <= 1
+
+
+def test_the_export_holds_plain_convolutions(tmp_path):
+    # Even from an extractor that computes block4 and block5 as shifted matmuls.
+    features = network.VGG19Features(network.load_vgg19('random'), matmul_convs=True)
+    path = export_extractor(str(tmp_path / 'vgg'), features, layers=LAYERS)
+    graph = tf.saved_model.load(path).signatures['serving_default'].graph.as_graph_def()
+    ops = [node.op for function in graph.library.function for node in function.node_def]
+    convs = [name for name in network.vgg_layers.LAYERS[:network.vgg_layers.depth('block5_conv1')
+                                                          + 1] if '_conv' in name]
+    # Each convolution and its (saved, custom) input gradient.
+    assert ops.count('Conv2D') == 2 * len(convs) == 26 and 'Pad' not in ops
 
 
 def test_missing_layer_is_a_clear_error(exported):

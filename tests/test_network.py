@@ -48,15 +48,20 @@ def _input_gradient(model, inputs, upstream):
     with tf.GradientTape() as tape:
         tape.watch(inputs)
         loss = tf.reduce_sum(tf.cast(model(inputs), tf.float32) * upstream)
-    return tape.gradient(loss, inputs).numpy()
+    return tape.gradient(loss, inputs)
 
 
-@pytest.mark.parametrize('precision', ['float32', 'mixed'])
-def test_input_gradient_equals_keras(precision):
+@pytest.mark.parametrize('precision,matmul_convs', [('float32', False), ('float32', True),
+                                                    ('mixed', None)])
+def test_input_gradient_equals_keras(precision, matmul_convs):
     # FrozenConv2D computes the input gradient as a forward convolution with the rotated
-    # kernel: it must be TensorFlow's own gradient of Keras' Conv2D, through the network.
+    # kernel (or, for block4 and block5 in float32, as shifted matmuls, in a graph only): it must
+    # be TensorFlow's own gradient of Keras' Conv2D, through the network.
     vgg19 = network.load_vgg19('random', seed=5)
-    features = network.VGG19Features(vgg19, pooling='max', precision=precision)
+    features = network.VGG19Features(vgg19, pooling='max', precision=precision,
+                                     matmul_convs=matmul_convs)
+    assert features.model(ALL).get_layer('block4_conv2').as_matmuls is bool(matmul_convs)
+    assert not features.model(ALL).get_layer('block4_conv1').as_matmuls  # 256 input channels
     reference = vgg19
     if precision == 'mixed':
         conv = features.model(ALL).get_layer('block2_conv1')
@@ -67,14 +72,33 @@ def test_input_gradient_equals_keras(precision):
         reference.set_weights(vgg19.get_weights())
     x = tf.random.uniform([2, 48, 80, 3], 0, 255, seed=2)
     upstream = tf.random.normal([2, 3, 5, 512], seed=3)
-    ours = _input_gradient(lambda images: features(images, ['block4_pool'])['block4_pool'],
-                           x, upstream)
+    ours = tf.function(lambda: _input_gradient(
+        lambda images: features(images, ['block4_pool'])['block4_pool'], x, upstream))().numpy()
     keras_model = keras.Model(reference.input, reference.get_layer('block4_pool').output)
-    theirs = _input_gradient(keras_model, network.preprocess(x), upstream)
+    theirs = _input_gradient(keras_model, network.preprocess(x), upstream).numpy()
     # The extractor's input is RGB, Keras' model's BGR. In bfloat16 the two round in other
     # places (4% apart here; each is 18% from float32); a wrong kernel would be 100% off.
     error = np.linalg.norm(ours[..., ::-1] - theirs) / np.linalg.norm(theirs)
     assert error < (1e-5 if precision == 'float32' else 0.1), error
+
+
+def test_shifted_matmuls_are_the_same_convolution():
+    x = tf.random.normal([2, 7, 10, 16], seed=1)
+    kernel = tf.random.normal([3, 3, 16, 8], seed=2)
+    expected = tf.nn.conv2d(x, kernel, 1, 'SAME').numpy()
+    ours = tf.function(network.shifted_matmuls)(x, kernel).numpy()
+    np.testing.assert_allclose(ours, expected, rtol=1e-5, atol=1e-4)
+
+
+def test_float32_matmuls_only_on_a_onednn_cpu(monkeypatch):
+    gpu = bool(tf.config.list_physical_devices('GPU'))
+    for onednn in (True, False):
+        monkeypatch.setattr(network, 'onednn_enabled', lambda: onednn)
+        assert network.float32_matmuls_are_faster() is (onednn and not gpu)
+        features = network.VGG19Features(network.load_vgg19('random'))
+        assert features.model(ALL).get_layer('block5_conv1').as_matmuls is (onednn and not gpu)
+        mixed = features.with_precision('mixed').model(ALL).get_layer('block5_conv1')
+        assert not mixed.as_matmuls
 
 
 def test_rotated_kernel():

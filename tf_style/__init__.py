@@ -26,7 +26,7 @@ _EXPORTS = {
 }
 
 __all__ = sorted(_EXPORTS)
-__version__ = '0.8.1'
+__version__ = '0.8.2'
 
 
 def __getattr__(name):

@@ -112,8 +112,10 @@ def loss_trajectory(content, style, extractor, **options):
         exact = extractor.with_precision('float32')
         inputs = scaled_inputs(config, content, [style])[-1]
         objective = build_objective(exact, inputs, config)
+        # autograph=False, as wherever the network is traced: nothing here needs converting.
         loss = tf.function(
-            lambda image: losses_at(objective, exact, image, config.layers)['total'])
+            lambda image: losses_at(objective, exact, image, config.layers)['total'],
+            autograph=False)
         points[:-1] = [(seconds, float(loss(tf.constant(image[None]))))
                        for (seconds, _), image in zip(points, kept)]
     return points, result

@@ -25,7 +25,8 @@ class _ExtractorModule(tf.Module):
     def __init__(self, extractor, layers):
         super().__init__(name='tf_style_extractor')
         # An attribute, so that tf.saved_model tracks (and saves) the network's variables.
-        self._model = extractor.model(layers)
+        # conv2d throughout: the shifted matmuls are this CPU's choice, not the loader's.
+        self._model = extractor.with_plain_convs().model(layers)
 
     @tf.function(input_signature=[_IMAGES])
     def features(self, images):

@@ -13,24 +13,28 @@ from .config import StyleTransferConfig
 
 # Process baseline (TensorFlow, the network's weights, Python) and how many copies of the
 # activations a forward-and-gradient pass holds at its peak, fitted to the peak resident memory
-# measured on a 2-core Xeon with oneDNN (0.8.1; MEASURED_GIB) and rounded so that the estimate
-# errs high on every one of them, by 3-16%. float32: bin/benchmark's memory section (bin/stylize,
-# 2 L-BFGS iterations). mixed: a mixed L-BFGS run made to go on in float32 after 2 iterations
-# (by hand; see BUILD.md). (An AMD EPYC without oneDNN peaked lower: 10.5 GiB at 2048 px in
-# float32.) A refused run can still be forced with --check_memory=false; an OOM kill cannot be
-# undone.
-MEASURED_GIB = {('float32', 512): 1.60, ('float32', 1024): 3.71, ('float32', 2048): 12.90,
-                ('mixed', 1024): 3.80, ('mixed', 2048): 11.42}  # long side; examples/tubingen, 4:3
+# measured on a 2-core Xeon with oneDNN (0.8.2; MEASURED_GIB) and rounded so that the estimate
+# errs high on every one of them, by 2-15%. float32: bin/benchmark's memory section (bin/stylize,
+# 2 L-BFGS iterations; the higher of two runs, 1.9 GiB apart at 2048 px). mixed: a mixed L-BFGS
+# run made to go on in float32 after 2 iterations (by hand; see BUILD.md). (An AMD EPYC without
+# oneDNN peaked lower: 10.5 GiB at 2048 px in float32.) A refused run can still be forced with
+# --check_memory=false; an OOM kill cannot be undone.
+MEASURED_GIB = {('float32', 512): 1.64, ('float32', 1024): 3.98, ('float32', 2048): 14.77,
+                ('mixed', 1024): 3.87, ('mixed', 2048): 11.47}  # long side; examples/tubingen, 4:3
 BASE_BYTES = 1.0 * 2 ** 30
-ACTIVATION_COPIES = 3.0
+ACTIVATION_COPIES = 3.5
 
 
 def bytes_per_value(config: StyleTransferConfig) -> float:
     """Bytes an activation value costs at the peak, by precision and optimizer."""
-    if config.precision == 'float32' or config.optimizer == 'lbfgs':
-        # A mixed L-BFGS run goes on in float32 once bfloat16 stalls, and then needs what a
-        # float32 run needs (at 1024 px a little more, at 2048 px less: MEASURED_GIB).
+    if config.precision == 'float32':
         return 4.0
+    if config.optimizer == 'lbfgs':
+        # A mixed L-BFGS run goes on in float32 once bfloat16 stalls, and then peaks about as
+        # high as a float32 run at 1024 px, lower at 2048 px (11.5 against 14.8 GiB:
+        # MEASURED_GIB). ('auto' is not resolved before TensorFlow is imported: counted as
+        # float32.)
+        return 3.4 if config.precision == 'mixed' else 4.0
     # Mixed precision saves less than half: the layers compute in bfloat16, but the losses
     # read float32 casts of the features and the gradient passes through float32 at their
     # boundaries. ('auto' is not resolved before TensorFlow is imported: counted as float32.)

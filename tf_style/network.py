@@ -11,6 +11,7 @@ appealing results"), and cut after the deepest layer a call asks for. Its convol
 import functools
 import os
 import warnings
+from typing import Optional
 
 import numpy as np
 import tensorflow as tf
@@ -101,13 +102,24 @@ class FrozenConv2D(keras.layers.Conv2D):
     with the kernel rotated by 180 degrees and its input and output channels swapped, so it is
     computed that way, with that kernel stored beside the kernel (rearranging it in every
     evaluation cost 10% of the evaluation). No weight gradients: the weights never change.
-    Build it with `of(conv)`.
+
+    With `as_matmuls`, both convolutions are computed as sums of shifted matrix products (see
+    `shifted_matmuls`) when the layer runs in a graph. Build it with `of(conv)`.
     """
 
+    def __init__(self, *args, as_matmuls: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.as_matmuls = as_matmuls
+
+    def get_config(self):
+        return {**super().get_config(), 'as_matmuls': self.as_matmuls}
+
     @classmethod
-    def of(cls, conv: keras.layers.Conv2D, dtype=None) -> 'FrozenConv2D':
+    def of(cls, conv: keras.layers.Conv2D, dtype=None, as_matmuls: bool = False
+           ) -> 'FrozenConv2D':
         """A frozen copy of `conv` (built), computing in `dtype` (a policy; default: conv's)."""
-        layer = cls.from_config({**conv.get_config(), 'dtype': dtype or conv.dtype_policy})
+        layer = cls.from_config({**conv.get_config(), 'dtype': dtype or conv.dtype_policy,
+                                 'as_matmuls': as_matmuls})
         layer.build(conv.input.shape)
         kernel, bias = conv.get_weights()
         layer.set_weights([kernel, bias, rotate_kernel(kernel)])
@@ -116,9 +128,10 @@ class FrozenConv2D(keras.layers.Conv2D):
 
     def build(self, input_shape):
         if self.strides != (1, 1) or self.padding != 'same' or self.dilation_rate != (1, 1) \
-                or self.groups != 1 or any(k % 2 == 0 for k in self.kernel_size):
+                or self.groups != 1 or any(k % 2 == 0 for k in self.kernel_size) \
+                or (self.as_matmuls and tuple(self.kernel_size) != (3, 3)):
             raise ValueError(f'{self.name}: FrozenConv2D needs stride 1, same padding and an odd '
-                             'kernel')
+                             'kernel (3x3 as matmuls)')
         super().build(input_shape)
         self.rotated_kernel = self.add_weight(
             name='rotated_kernel', shape=self.kernel.shape[:2] + self.kernel.shape[2:][::-1],
@@ -128,15 +141,43 @@ class FrozenConv2D(keras.layers.Conv2D):
         kernel = tf.cast(self.kernel, inputs.dtype)
         rotated = tf.cast(self.rotated_kernel, inputs.dtype)
 
+        # Not eagerly: an eager GradientTape keeps the inputs of every op it records, and the
+        # nine taps' would raise the peak memory of a run (1024 px: 5.2 GiB against 3.4).
+        same = (shifted_matmuls if self.as_matmuls and not tf.executing_eagerly()
+                else lambda x, k: tf.nn.conv2d(x, k, 1, 'SAME'))
+
         @tf.custom_gradient
         def convolve(x):
-            return (tf.nn.conv2d(x, kernel, 1, 'SAME'),
-                    lambda dy: tf.nn.conv2d(dy, rotated, 1, 'SAME'))
+            return same(x, kernel), lambda dy: same(dy, rotated)
 
         outputs = convolve(inputs)
         if self.use_bias:
             outputs = tf.nn.bias_add(outputs, tf.cast(self.bias, inputs.dtype))
         return self.activation(outputs)
+
+
+def shifted_matmuls(x, kernel):
+    """The 3x3 'same' convolution of x [N, H, W, C] with `kernel`, as the sum of 9 matrix
+    products of shifted copies of x with the kernel's taps.
+
+    On a CPU where TensorFlow runs oneDNN, float32 convolutions with 512 input channels (VGG's
+    block4 and block5) run at half the speed of the larger layers: 106 GFLOP/s at 64x48x512
+    against 227 at 128x96x128 (AMX Xeon, 2 cores); as shifted products they ran at 181, and a
+    float32 evaluation took 14-22% less time (BUILD.md). The taps are summed one after
+    another, so that only one shifted copy is alive at a time; even so a float32 run at 2048 px
+    peaked at up to 14.8 GiB (12.9 in another run, and with conv2d).
+    """
+    shape = tf.shape(x)
+    height, width = shape[1], shape[2]
+    padded = tf.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]])
+    total = None
+    for i in range(3):
+        for j in range(3):
+            with tf.control_dependencies([] if total is None else [total]):
+                tap = tf.reshape(padded[:, i:i + height, j:j + width], [-1, kernel.shape[2]])
+            product = tf.matmul(tap, kernel[i, j])
+            total = product if total is None else total + product
+    return tf.reshape(total, tf.concat([shape[:3], [kernel.shape[3]]], 0))
 
 
 def rotate_kernel(kernel: np.ndarray) -> np.ndarray:
@@ -152,11 +193,16 @@ class VGG19Features:
     """
 
     def __init__(self, vgg19, pooling: str = 'avg', precision: str = 'float32',
-                 normalized: bool = False):
+                 normalized: bool = False, matmul_convs: Optional[bool] = None):
         self.pooling = pooling
         self.precision = precision
         # Whether `vgg19`'s weights were normalized (normalize.py).
         self.normalized = normalized
+        # Whether the float32 convolutions with 512 input channels run as shifted matmuls
+        # (shifted_matmuls); None: where that is measured to be faster.
+        self.matmul_convs = matmul_convs
+        self._as_matmuls = as_matmuls = precision == 'float32' and (
+            float32_matmuls_are_faster() if matmul_convs is None else matmul_convs)
         self._vgg19 = vgg19
         self._variants = {precision: self}
         # 'mixed': layers compute in bfloat16 (float32 range, so no loss scaling is needed); the
@@ -174,7 +220,8 @@ class VGG19Features:
                     pool_size=layer.pool_size, strides=layer.strides, padding=layer.padding,
                     name=layer.name)
             if isinstance(layer, keras.layers.Conv2D):
-                layer = FrozenConv2D.of(layer, conv_policy)
+                layer = FrozenConv2D.of(layer, conv_policy,
+                                        as_matmuls=as_matmuls and layer.kernel.shape[2] >= 512)
             elif policy:
                 layer = type(layer).from_config({**layer.get_config(), 'dtype': policy})
             x = layer(x)
@@ -188,10 +235,19 @@ class VGG19Features:
         """The same network computing in `precision` ('float32' or 'mixed'); shares nothing
         mutable, built once."""
         if precision not in self._variants:
-            variant = VGG19Features(self._vgg19, self.pooling, precision, self.normalized)
+            variant = VGG19Features(self._vgg19, self.pooling, precision, self.normalized,
+                                    self.matmul_convs)
             variant._variants = self._variants
             self._variants[precision] = variant
         return self._variants[precision]
+
+    def with_plain_convs(self) -> 'VGG19Features':
+        """The same network with every convolution a conv2d (no shifted matmuls): what a
+        SavedModel should hold, since it may run on another machine (a GPU, say)."""
+        if not self._as_matmuls:
+            return self
+        return VGG19Features(self._vgg19, self.pooling, self.precision, self.normalized,
+                             matmul_convs=False)
 
     def model(self, layers):
         """A Keras model from the input to `layers` (canonical names); shares the weights."""
@@ -239,9 +295,18 @@ def bfloat16_is_fast() -> bool:
     Mixed precision on a GPU (float16) has not been measured against float32, so it is not
     chosen there. Not decided at import: it reads /proc/cpuinfo and asks TensorFlow.
     """
-    if tf.config.list_physical_devices('GPU'):
-        return False
-    return 'amx_bf16' in cpu_flags() and onednn_enabled()
+    return 'amx_bf16' in cpu_flags() and onednn_cpu()
+
+
+def float32_matmuls_are_faster() -> bool:
+    """Whether the deep float32 convolutions run faster as shifted matmuls: on a CPU whose
+    convolutions TensorFlow hands to oneDNN, and no GPU (measured on an AMX Xeon; BUILD.md)."""
+    return onednn_cpu()
+
+
+def onednn_cpu() -> bool:
+    """Whether the network runs on a CPU (no GPU) whose kernels TensorFlow takes from oneDNN."""
+    return not tf.config.list_physical_devices('GPU') and onednn_enabled()
 
 
 @functools.lru_cache(maxsize=None)
