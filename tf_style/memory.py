@@ -27,18 +27,16 @@ ACTIVATION_COPIES = 3.5
 
 def bytes_per_value(config: StyleTransferConfig) -> float:
     """Bytes an activation value costs at the peak, by precision and optimizer."""
-    if config.precision == 'float32':
+    if config.precision != 'mixed':
+        # float32, and 'auto', which is not resolved before TensorFlow is imported: counted as
+        # float32, the larger.
         return 4.0
-    if config.optimizer == 'lbfgs':
-        # A mixed L-BFGS run goes on in float32 once bfloat16 stalls, and then peaks about as
-        # high as a float32 run at 1024 px, lower at 2048 px (11.5 against 14.8 GiB:
-        # MEASURED_GIB). ('auto' is not resolved before TensorFlow is imported: counted as
-        # float32.)
-        return 3.4 if config.precision == 'mixed' else 4.0
-    # Mixed precision saves less than half: the layers compute in bfloat16, but the losses
-    # read float32 casts of the features and the gradient passes through float32 at their
-    # boundaries. ('auto' is not resolved before TensorFlow is imported: counted as float32.)
-    return 3.0 if config.precision == 'mixed' else 4.0
+    # Mixed precision saves less than half: the layers compute in bfloat16, but the losses read
+    # float32 casts of the features and the gradient passes through float32 at their
+    # boundaries. A mixed L-BFGS run goes on in float32 once bfloat16 stalls, and then peaks
+    # about as high as a float32 run at 1024 px, lower at 2048 px (11.5 against 14.8 GiB:
+    # MEASURED_GIB).
+    return 3.4 if config.optimizer == 'lbfgs' else 3.0
 
 
 def activation_values(height: int, width: int, config: StyleTransferConfig) -> int:

@@ -141,8 +141,8 @@ class FrozenConv2D(keras.layers.Conv2D):
         kernel = tf.cast(self.kernel, inputs.dtype)
         rotated = tf.cast(self.rotated_kernel, inputs.dtype)
 
-        # Not eagerly: an eager GradientTape keeps the inputs of every op it records, and the
-        # nine taps' would raise the peak memory of a run (1024 px: 5.2 GiB against 3.4).
+        # Not eagerly: a run's first evaluation (LBFGS.prime) is eager, under a GradientTape,
+        # and with the taps there it peaked at 5.2 GiB at 1024 px, against 3.4 with conv2d.
         same = (shifted_matmuls if self.as_matmuls and not tf.executing_eagerly()
                 else lambda x, k: tf.nn.conv2d(x, k, 1, 'SAME'))
 
@@ -165,7 +165,7 @@ def shifted_matmuls(x, kernel):
     against 227 at 128x96x128 (AMX Xeon, 2 cores); as shifted products they ran at 181, and a
     float32 evaluation took 14-22% less time (BUILD.md). The taps are summed one after
     another, so that only one shifted copy is alive at a time; even so a float32 run at 2048 px
-    peaked at up to 14.8 GiB (12.9 in another run, and with conv2d).
+    peaked at up to 14.8 GiB (12.9 in another run, as with conv2d).
     """
     shape = tf.shape(x)
     height, width = shape[1], shape[2]
