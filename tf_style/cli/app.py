@@ -32,10 +32,20 @@ def run(module, name: str = None):
         _PROGRAM['name'] = name
     module.define_flags(flags.FLAGS)
     flags.DEFINE_boolean('quiet', False, 'Errors only: no progress, no summary line.')
-    app.run(lambda argv: _guarded(module, argv), flags_parser=_parse)
+    app.run(lambda argv: _guarded(module, argv), flags_parser=lambda argv: _parse(module, argv))
 
 
-def _parse(argv):
+HELP = ('--help', '-h', '--helpshort', '-help', '-?')
+
+
+def _parse(module, argv):
+    if any(arg in HELP for arg in argv[1:]):
+        print(module.__doc__.strip() + '\n\nflags (--helpfull: absl\'s too):\n')
+        for name in (module.__name__, f'{__package__}.options', __name__):
+            text = flags.FLAGS.module_help(name).strip()
+            if text:
+                print(text + '\n')
+        sys.exit(0)
     try:
         return flags.FLAGS(argv)
     except flags.Error as e:
