@@ -236,3 +236,14 @@ def _umask():
     umask = os.umask(0)
     os.umask(umask)
     return umask
+
+
+def test_max_pooling_and_a_pooling_layer(tmp_path, images):
+    extractor = network.build_extractor('random', pooling='max', seed=1)
+    # Small enough for the TFLite check to be quick: it runs (the default) and passes.
+    path = export_extractor(str(tmp_path / 'vgg'), extractor, layers=['conv2_1', 'pool2'])
+    out = tf.saved_model.load(path).signatures['serving_default'](images=tf.constant(images))
+    expected = extractor(images, layers=['block2_conv1', 'block2_pool'])
+    assert out['block2_pool'].shape == (2, 10, 14, 128)
+    for name, value in expected.items():
+        np.testing.assert_allclose(out[name].numpy(), value.numpy(), rtol=1e-4, atol=1e-3)

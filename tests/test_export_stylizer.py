@@ -11,8 +11,10 @@ from tf_style.errors import ConfigError, TfStyleError
 from tf_style.export_stylizer import export_stylizer
 from tf_style.optimize import stylize
 
-# The paper's layers (to conv5_1), at 32 x 24: the smallest image they allow is 16 px.
 DEFAULT_ITERATIONS = 4
+# Shallow layers keep the exports small and quick to trace and load; test_the_loss_is_stylize_s
+# runs the paper's layers (to conv5_1).
+SHALLOW = dict(content_layers=['conv2_2'], style_layers=['conv1_1', 'conv2_1'])
 
 # Loads and runs a stylizer with TensorFlow alone, through the loader named by argv[1]; runs
 # serving_default (the defaults) and with_settings with each iterations/weights in RUNS.
@@ -67,13 +69,13 @@ def style():
 @pytest.fixture(scope='module')
 def stylizer(random_extractor, tmp_path_factory):
     return export_stylizer(str(tmp_path_factory.mktemp('stylizer') / 'model'), random_extractor,
-                           iterations=DEFAULT_ITERATIONS)
+                           iterations=DEFAULT_ITERATIONS, **SHALLOW)
 
 
 @pytest.fixture(scope='module')
 def fixed_stylizer(random_extractor, style, tmp_path_factory):
     return export_stylizer(str(tmp_path_factory.mktemp('fixed') / 'model'), random_extractor,
-                           style=style, iterations=DEFAULT_ITERATIONS)
+                           style=style, iterations=DEFAULT_ITERATIONS, **SHALLOW)
 
 
 def _run_without_tf_style(loader, path, tmp_path, **images):
@@ -130,9 +132,11 @@ def test_fixed_style_takes_only_the_content(fixed_stylizer, stylizer, content, s
 
 
 @pytest.mark.slow
-def test_the_loss_is_stylize_s(stylizer, random_extractor, content, style):
+def test_the_loss_is_stylize_s(random_extractor, content, style, tmp_path):
     iterations = 10
-    exported = tf.saved_model.load(stylizer).signatures['with_settings'](
+    # The paper's layers and weights (to conv5_1: at 32 x 24 the smallest image they allow).
+    path = export_stylizer(str(tmp_path / 'model'), random_extractor)
+    exported = tf.saved_model.load(path).signatures['with_settings'](
         content=tf.constant(content), style=tf.constant(style),
         iterations=tf.constant(iterations), content_weight=tf.constant(1.0),
         style_weight=tf.constant(1e3))
@@ -147,8 +151,7 @@ def test_the_loss_is_stylize_s(stylizer, random_extractor, content, style):
 
 @pytest.mark.slow
 def test_adam_is_stylize_s(random_extractor, content, style, tmp_path):
-    options = dict(content_layers=['block2_conv2'], style_layers=['block1_conv1', 'block2_conv1'],
-                   optimizer='adam', iterations=8)
+    options = dict(optimizer='adam', iterations=8, **SHALLOW)
     path = export_stylizer(str(tmp_path / 'adam'), random_extractor, **options)
     out = tf.saved_model.load(path).signatures['serving_default'](
         content=tf.constant(content), style=tf.constant(style))
@@ -189,9 +192,7 @@ def test_bad_settings_are_clear_errors(random_extractor, tmp_path):
     assert os.listdir(tmp_path / 'm') == ['keep']
 
 
-def test_too_small_a_content_fails_the_call(random_extractor, tmp_path):
-    path = export_stylizer(str(tmp_path / 'm'), random_extractor, style_layers=['conv1_1'],
-                           content_layers=['conv2_1'], iterations=1)
-    signature = tf.saved_model.load(path).signatures['serving_default']
+def test_too_small_a_content_fails_the_call(stylizer):
+    signature = tf.saved_model.load(stylizer).signatures['serving_default']
     with pytest.raises(tf.errors.InvalidArgumentError, match='short side of at least 2 px'):
         signature(content=tf.zeros([1, 5, 3]), style=tf.zeros([4, 4, 3]))

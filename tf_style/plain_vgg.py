@@ -23,13 +23,15 @@ from .network import preprocess
 class PlainVGG19(tf.Module):
     """VGG19's convolutions up to a layer, as variables, and the function that computes it."""
 
-    def __init__(self, weights: Dict[str, Sequence[np.ndarray]], pooling: str = 'avg'):
-        """`weights`: {conv name: (kernel, bias)} for every conv up to the deepest one."""
+    def __init__(self, weights: Dict[str, Sequence[np.ndarray]], pooling: str = 'avg',
+                 deepest: Optional[str] = None):
+        """`weights`: {conv name: (kernel, bias)} for every conv up to `deepest` (default: the
+        deepest conv in `weights`), the last layer computed."""
         super().__init__(name='vgg19')
         if pooling not in ('avg', 'max'):
             raise ValueError(f'pooling must be avg or max, got {pooling!r}')
         self.pooling = pooling
-        deepest = max(weights, key=vgg_layers.depth)
+        deepest = deepest or max(weights, key=vgg_layers.depth)
         self.names = tuple(n for n in vgg_layers.LAYERS[:vgg_layers.depth(deepest) + 1])
         convs = [n for n in self.names if '_conv' in n]
         missing = [n for n in convs if n not in weights]
@@ -48,12 +50,12 @@ class PlainVGG19(tf.Module):
         `layers`, in float32."""
         if hasattr(extractor, 'with_precision'):
             extractor = extractor.with_precision('float32')
-        deepest = max(layers, key=vgg_layers.depth)
+        deepest = vgg_layers.canonical(max(layers, key=vgg_layers.depth))
         model = extractor.model((deepest,))
         # A conv layer's weights are [kernel, bias, rotated kernel]: the last is not kept.
         weights = {layer.name: layer.get_weights()[:2] for layer in model.layers
                    if isinstance(layer, keras.layers.Conv2D)}
-        return cls(weights, pooling=extractor.pooling)
+        return cls(weights, pooling=extractor.pooling, deepest=deepest)
 
     @property
     def deepest(self) -> str:
