@@ -35,7 +35,7 @@ class _ExtractorModule(tf.Module):
 
     @tf.function(input_signature=[_IMAGES])
     def features(self, images):
-        """Feature maps only (what stylize needs: no Gram matrices), with the faster input
+        """Feature maps only (what stylize needs: no Gram matrices), with FrozenConv2D's input
         gradient (PlainVGG19's rotated kernels, rearranged in each call rather than stored)."""
         return self.vgg(images, self._layers, rotated=self.vgg.rotated_kernels())
 

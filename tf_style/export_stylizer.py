@@ -128,7 +128,7 @@ class _Stylizer(tf.Module):
             tv_weight=config.tv_weight, content_layer_weights=config.content_layer_weights,
             style_layer_weights=config.style_layer_weights)
         layers = objective.layers
-        # Rearranged once per call, outside the loops: the faster input gradient (plain_vgg).
+        # FrozenConv2D's input gradient, its kernels rearranged once per call, outside the loops.
         rotated = self.vgg.rotated_kernels()
 
         def losses_at(x):
