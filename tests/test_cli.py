@@ -152,3 +152,19 @@ def test_an_installed_wheel_is_a_command(tmp_path):
     r = subprocess.run([python, '-c', code], capture_output=True, text=True, cwd=work)
     assert r.returncode == 0 and '--content' in r.stdout, r.stderr
     assert r.stdout.splitlines()[-1].startswith(str(venv))
+
+
+@pytest.mark.slow
+def test_export_stylizer_writes_a_servable_model(tmp_path):
+    out = tmp_path / 'stylizer'
+    r = run_bin('export_stylizer', f'--output_dir={out}', '--weights=random', '--iterations=2',
+                f'--style={STYLE}', '--style_size=32', '--style_layers=conv1_1,conv2_1',
+                '--content_layers=conv2_2')
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith(f'wrote SavedModel {out}')
+    code = ('import sys, numpy as np, tensorflow as tf\n'
+            'f = tf.saved_model.load(sys.argv[1]).signatures["serving_default"]\n'
+            'out = f(content=tf.constant(np.full((24, 32, 3), 128, np.float32)))\n'
+            'print(out["image"].dtype.name, out["image"].shape, float(out["loss"]) > 0)')
+    r = subprocess.run([sys.executable, '-c', code, str(out)], capture_output=True, text=True)
+    assert r.stdout.split() == ['uint8', '(24,', '32,', '3)', 'True'], r.stderr
