@@ -1,0 +1,305 @@
+"""Every path a run will write, checked before any work.
+
+A run writes its output image, snapshots named by a pattern, checkpoints, TensorBoard logs and
+exported directories. `plan_outputs` checks them all at once, before TensorFlow loads, so that a
+run is refused in a fraction of a second instead of failing at its first snapshot or its end: no
+path is or resolves to an input, every directory exists (or can be created) and is writable, every
+name fits its filesystem, and each filesystem has room for what will be written on it.
+
+No TensorFlow here.
+"""
+
+import collections
+import dataclasses
+import os
+import shutil
+import string
+from typing import Optional, Sequence, Tuple
+
+from . import checkpoint
+from .errors import OutputError
+
+# Image formats by extension (as images.FORMATS; not imported, to keep Pillow out of this module).
+IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.webp')
+
+SNAPSHOT_FIELDS = ('stem', 'ext', 'iteration')
+
+# What writing a file adds to its name: images._write_atomically's temporary file
+# '.NAME.XXXXXXXX.tmp' (mkstemp's random part has 8 characters). A name that fits but whose
+# temporary name does not would fail only when written.
+TEMP_NAME_EXTRA = len('..') + 8 + len('.tmp')
+# The longest path tf_style or TensorBoard writes inside a directory it is given:
+# '.ckpt-new/vars.data-00000-of-00001', or an event file 'events.out.tfevents.TIME.HOST.PID.N.v2'.
+DIRECTORY_CONTENT_EXTRA = 128
+
+
+@dataclasses.dataclass(frozen=True)
+class Planned:
+    """One path a run writes: what names it (a library option), file or directory, bytes at most."""
+    what: str
+    path: str
+    kind: str = 'file'  # or 'dir' (created with its missing parents)
+    nbytes: int = 0
+    # How the option gave this path, when not as itself: a snapshot's pattern and iteration.
+    via: str = ''
+
+    def __str__(self):
+        return f'{self.what} {self.via}{self.path!r}'
+
+
+class SnapshotPattern:
+    """The names of snapshot images: `pattern` with {stem} and {ext} of `output`, and {iteration}.
+
+    A relative pattern is relative to the output's directory, so snapshots go beside the output:
+    '{stem}_{iteration:04d}{ext}' with output 'out/x.png' names iteration 7 'out/x_0007.png'.
+    """
+
+    def __init__(self, pattern: str, output: str):
+        self.pattern = pattern
+        self.directory = os.path.dirname(os.path.abspath(output))
+        self.stem, self.ext = os.path.splitext(os.path.basename(output))
+        for _, field, spec, _ in self._parsed():
+            if field is not None and field not in SNAPSHOT_FIELDS:
+                self._fail(f'unknown field {{{field}}} (use {{stem}}, {{ext}}, {{iteration}})')
+        name = self.path(1)  # a bad format spec fails here, e.g. {stem:04d}
+        if not os.path.basename(name):
+            self._fail('it names a directory, not a file')
+        if os.path.splitext(name)[1].lower() not in IMAGE_EXTENSIONS:
+            self._fail(f'{os.path.basename(name)!r} has no image extension '
+                       f'({", ".join(IMAGE_EXTENSIONS)}; {{ext}} is the output\'s)')
+
+    def _parsed(self):
+        try:
+            return list(string.Formatter().parse(self.pattern))
+        except ValueError as e:  # an unclosed or unmatched brace
+            self._fail(f'{e} (write a literal brace as {{{{ or }}}})')
+
+    def _fail(self, reason):
+        raise OutputError(f'save_pattern {self.pattern!r}: {reason}', option='save_pattern')
+
+    def path(self, iteration: int) -> str:
+        try:
+            name = self.pattern.format(stem=self.stem, ext=self.ext, iteration=iteration)
+        except KeyError as e:  # a field in a format spec: {iteration:{width}}
+            self._fail(f'unknown field {{{e.args[0]}}} (use {{stem}}, {{ext}}, {{iteration}})')
+        except (IndexError, AttributeError, ValueError, TypeError) as e:
+            self._fail(str(e))
+        return os.path.join(self.directory, os.path.expanduser(name))
+
+    def paths(self, iterations) -> dict:
+        """{path: first iteration written there}, for every iteration in `iterations`."""
+        paths = {}
+        for i in iterations:
+            paths.setdefault(self.path(i), i)
+        return paths
+
+
+def snapshot_iterations(total: int, every: int) -> range:
+    """The iterations a run of `total` iterations saves a snapshot at, one every `every`."""
+    return range(every, total + 1, every) if every > 0 else range(0)
+
+
+class _Inputs:
+    """The input files, known by device and inode: a symlink or hard link to one is that input."""
+
+    def __init__(self, paths):
+        self.by_id = {}
+        for path in paths:
+            try:
+                st = os.stat(path) if path else None
+            except (OSError, ValueError):
+                continue  # a missing input fails where it is read
+            if st is not None:
+                self.by_id.setdefault((st.st_dev, st.st_ino), path)
+
+    def which(self, path: str) -> Optional[str]:
+        try:
+            st = os.stat(path)
+        except (OSError, ValueError):
+            return None
+        return self.by_id.get((st.st_dev, st.st_ino))
+
+
+def check_writable(path: str, inputs=(), what: str = 'output', kind: str = 'file') -> None:
+    """Refuses `path` (a file, or a directory to create) if it is an input or cannot be written.
+
+    `what` is the option that names it, for the message.
+    """
+    _check(Planned(what, os.path.abspath(path), kind),
+           inputs if isinstance(inputs, _Inputs) else _Inputs(inputs))
+
+
+def _check(item: Planned, inputs: _Inputs) -> None:
+    def fail(reason):
+        raise OutputError(f'{item} {reason}', option=item.what)
+
+    path = item.path
+    source = inputs.which(path)
+    if source is not None:
+        fail(f'is the input {source!r}: choose another {item.what}')
+    if item.kind == 'file':
+        if os.path.isdir(path):
+            fail('is a directory')
+        parent = os.path.dirname(path)
+        if not os.path.isdir(parent):
+            fail(f'cannot be written: {parent!r} is not a directory' if os.path.exists(parent)
+                 else f'cannot be written: directory {parent!r} does not exist')
+        if not os.access(parent, os.W_OK | os.X_OK):
+            fail(f'cannot be written: directory {parent!r} is not writable')
+        if os.path.exists(path) and not os.access(path, os.W_OK):
+            fail('is write-protected')
+        _check_name(item, [os.path.basename(path)], parent, TEMP_NAME_EXTRA, fail)
+    else:
+        if os.path.exists(path) and not os.path.isdir(path):
+            fail('is a file, not a directory')
+        existing = _existing_ancestor(path)
+        if not os.path.isdir(existing):
+            fail(f'cannot be created: {existing!r} is a file')
+        if not os.access(existing, os.W_OK | os.X_OK):
+            fail(f'cannot be written: {existing!r} is not writable')
+        created = os.path.relpath(path, existing).split(os.sep) if existing != path else []
+        _check_name(item, created, existing, DIRECTORY_CONTENT_EXTRA, fail)
+
+
+def _check_name(item, names, directory, extra, fail):
+    """Refuses names longer than `directory`'s filesystem allows, with `extra` bytes written."""
+    name_max, path_max = _limit(directory, 'PC_NAME_MAX', 255), _limit(directory, 'PC_PATH_MAX',
+                                                                        4096)
+    for name in names:
+        if item.kind == 'file':
+            length = len(os.fsencode(name)) + extra
+            if length > name_max:
+                fail(f'has a name too long for its filesystem ({len(os.fsencode(name))} bytes; '
+                     f'at most {name_max - extra})')
+        elif len(os.fsencode(name)) > name_max:
+            fail(f'has a name too long for its filesystem ({name[:20]}...: '
+                 f'{len(os.fsencode(name))} bytes; at most {name_max})')
+    if len(os.fsencode(item.path)) + extra >= path_max:
+        fail(f'is too long a path ({len(os.fsencode(item.path))} bytes; at most '
+             f'{path_max - extra - 1} here)')
+
+
+def _limit(directory, name, default):
+    try:
+        return os.pathconf(directory, name)
+    except (OSError, ValueError, AttributeError):  # no pathconf (Windows), or no such limit
+        return default
+
+
+def _existing_ancestor(path: str) -> str:
+    """`path` if it exists, else its nearest existing ancestor (the filesystem it will be on)."""
+    while not os.path.exists(path):
+        parent = os.path.dirname(path)
+        if parent == path:
+            break
+        path = parent
+    return path
+
+
+def check_disk(needs: Sequence[Planned]) -> None:
+    """Refuses a run whose writes do not fit the free space of the filesystem each goes to.
+
+    Writes are grouped by the filesystem (device) of their path's nearest existing ancestor.
+    """
+    by_device = collections.defaultdict(list)
+    for item in needs:
+        if item.nbytes > 0:
+            where = _existing_ancestor(item.path)
+            by_device[os.stat(where).st_dev].append((where, item))
+    for items in by_device.values():
+        where = items[0][0]
+        free = shutil.disk_usage(where).free
+        need = sum(item.nbytes for _, item in items)
+        if need > free:
+            per_option = collections.Counter()
+            for _, item in items:
+                per_option[item.what] += item.nbytes
+            parts = ', '.join(f'{what} {n / 2**20:.0f} MiB' for what, n in
+                              per_option.most_common())
+            raise OutputError(f'{where!r} has {free / 2**20:.0f} MiB free; this run may write '
+                              f'{need / 2**20:.0f} MiB on its filesystem ({parts})',
+                              option=per_option.most_common(1)[0][0])
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """What a run will write, checked: every path, and the snapshots' names."""
+    writes: Tuple[Planned, ...]
+    snapshots: Optional[SnapshotPattern] = None
+
+    def snapshot_path(self, iteration: int) -> str:
+        return self.snapshots.path(iteration)
+
+
+def plan_outputs(output: Optional[str] = None, *, inputs=(), size=None, overwrite: bool = False,
+                 save_pattern: Optional[str] = None, snapshot_iterations=(),
+                 checkpoint_dir: Optional[str] = None, resume: bool = False,
+                 checkpoint_bytes: int = 0, logdir: Optional[str] = None,
+                 extra: Sequence[Planned] = ()) -> Plan:
+    """Checks every path a run will write before it starts; returns the plan.
+
+    `output` is the image the run writes, `size` its (height, width) for the disk check (none
+    without it). `save_pattern` names a snapshot at each of `snapshot_iterations`; every name it
+    gives is checked. `checkpoint_dir` is checked as a directory to write checkpoints of
+    `checkpoint_bytes` in, and with `resume` its checkpoint is verified; `logdir` is TensorBoard's.
+    `extra` are further writes (exported directories, a batch's outputs). Existing files are
+    replaced only with `overwrite`; no write may be an input, whatever the options.
+    """
+    raw = 3 * size[0] * size[1] if size else 0
+    writes, snapshots = [], None
+    if output is not None:
+        if os.path.splitext(output)[1].lower() not in IMAGE_EXTENSIONS:
+            raise OutputError(f'output {output!r}: unknown image format; use '
+                              f'{", ".join(IMAGE_EXTENSIONS)}', option='output')
+        writes.append(Planned('output', os.path.abspath(output), nbytes=raw))
+    if save_pattern is not None and len(snapshot_iterations):
+        snapshots = SnapshotPattern(save_pattern, output or '')
+        writes += [Planned('save_pattern', path, nbytes=raw, via=f'{save_pattern!r} at iteration '
+                           f'{iteration}: ') for path, iteration in
+                   snapshots.paths(snapshot_iterations).items()]
+    if checkpoint_dir is not None:
+        # Written beside the previous checkpoint before that is removed: twice its size.
+        writes.append(Planned('checkpoint_dir', os.path.abspath(checkpoint_dir), 'dir',
+                              2 * checkpoint_bytes))
+    if logdir is not None and '://' not in logdir:  # TensorBoard also writes to gs:// and such
+        # Scalars, and an image (a PNG) at every snapshot.
+        writes.append(Planned('logdir', os.path.abspath(logdir), 'dir',
+                              2**20 + raw * len(snapshot_iterations)))
+    writes += [dataclasses.replace(item, path=os.path.abspath(item.path)) for item in extra]
+    known = _Inputs(inputs)
+    for item in writes:
+        _check(item, known)
+    _check_overlaps(writes)
+    if not overwrite:
+        _refuse_existing(writes)
+    if checkpoint_dir is not None:
+        if resume:
+            checkpoint.verify_checkpoint(checkpoint_dir)
+        else:
+            checkpoint.check_replaceable(checkpoint_dir)
+    check_disk(writes)
+    return Plan(tuple(writes), snapshots)
+
+
+def _check_overlaps(writes):
+    """Refuses a file that is another option's directory, or inside a checkpoint's own folders
+    (replaced whole at every save)."""
+    directories = {item.path: item for item in writes if item.kind == 'dir'}
+    managed = [os.path.join(item.path, name) for item in writes
+               if item.what == 'checkpoint_dir' for name in checkpoint.NAMES]
+    for item in writes:
+        if item.kind != 'file':
+            continue
+        if item.path in directories:
+            raise OutputError(f'{item} is also {directories[item.path].what}', option=item.what)
+        for folder in managed:
+            if item.path == folder or item.path.startswith(folder + os.sep):
+                raise OutputError(f'{item} is inside the checkpoint folder {folder!r}, which '
+                                  'every checkpoint replaces', option=item.what)
+
+
+def _refuse_existing(writes):
+    for item in writes:
+        if item.kind == 'file' and os.path.lexists(item.path):
+            raise OutputError(f'{item} exists: replace it with overwrite, or choose another '
+                              f'{item.what}', option=item.what)
