@@ -266,10 +266,10 @@ def plan_outputs(output: Optional[str] = None, *, inputs=(), size=None, overwrit
         writes.append(Planned('logdir', os.path.abspath(logdir), 'dir',
                               2**20 + raw * len(snapshot_iterations)))
     writes += [dataclasses.replace(item, path=os.path.abspath(item.path)) for item in extra]
+    _check_overlaps(writes)
     known = _Inputs(inputs)
     for item in writes:
         _check(item, known)
-    _check_overlaps(writes)
     if not overwrite:
         _refuse_existing(writes)
     if checkpoint_dir is not None:
