@@ -50,7 +50,7 @@ def _hdf5_end(f, size):
 
     The superblock is at 0, 512, 1024, 2048, ... (after a user block). Its end-of-file address is
     what HDF5 itself compares with the file's size to detect a truncated file (HDF5 file format
-    specification, section II.A); it is relative to the base address before it.
+    specification, section II.A).
     """
     offset = 0
     while offset + len(HDF5_SIGNATURE) <= size:
@@ -74,13 +74,10 @@ def _superblock_end(head, offset):
     if size_of_offsets not in codes or addresses + 3 * size_of_offsets > len(head):
         return _UNDEFINED
     code = codes[size_of_offsets]
-    # Addresses, in order: base, free-space info (v0/1) or superblock extension (v2/3), end of file.
-    base = struct.unpack_from(code, head, addresses)[0]
+    # Addresses, in order: base, free-space info (v0/1) or superblock extension (v2/3), end of
+    # file. HDF5 compares the last with the file's whole size, user block included.
     end = struct.unpack_from(code, head, addresses + 2 * size_of_offsets)[0]
-    undefined = (1 << (8 * size_of_offsets)) - 1
-    if end == undefined:
-        return _UNDEFINED
-    return (offset if base == undefined else base) + end
+    return _UNDEFINED if end == (1 << (8 * size_of_offsets)) - 1 else end
 
 
 def check_saved_model(path: str, option: str = 'extractor') -> None:
