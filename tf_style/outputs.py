@@ -13,7 +13,9 @@ import collections
 import dataclasses
 import os
 import shutil
+import stat
 import string
+import unicodedata
 from typing import Optional, Sequence, Tuple
 
 from . import checkpoint
@@ -99,58 +101,59 @@ def snapshot_iterations(total: int, every: int) -> range:
     return range(every, total + 1, every) if every > 0 else range(0)
 
 
-class _Inputs:
-    """The input files, known by device and inode: a symlink or hard link to one is that input."""
-
-    def __init__(self, paths):
-        self.by_id = {}
-        for path in paths:
-            try:
-                st = os.stat(path) if path else None
-            except (OSError, ValueError):
-                continue  # a missing input fails where it is read
-            if st is not None:
-                self.by_id.setdefault((st.st_dev, st.st_ino), path)
-
-    def which(self, path: str) -> Optional[str]:
+def _input_ids(paths) -> dict:
+    """{(device, inode): path} of the input files: a symlink or hard link to one is that input."""
+    ids = {}
+    for path in paths:
         try:
-            st = os.stat(path)
+            st = os.stat(path) if path else None
         except (OSError, ValueError):
-            return None
-        return self.by_id.get((st.st_dev, st.st_ino))
+            continue  # a missing input fails where it is read
+        if st is not None:
+            ids.setdefault((st.st_dev, st.st_ino), path)
+    return ids
 
 
-def check_writable(path: str, inputs=(), what: str = 'output', kind: str = 'file') -> None:
-    """Refuses `path` (a file, or a directory to create) if it is an input or cannot be written.
-
-    `what` is the option that names it, for the message.
-    """
-    _check(Planned(what, os.path.abspath(path), kind),
-           inputs if isinstance(inputs, _Inputs) else _Inputs(inputs))
+def check_writable(path: str, inputs=(), what: str = 'output', kind: str = 'file',
+                   overwrite: bool = True) -> None:
+    """Refuses `path` (a file, or a directory to create) if it is an input or cannot be written,
+    or, without `overwrite`, if it is an existing file. `what` is the option that names it."""
+    _check(Planned(what, os.path.abspath(path), kind), _input_ids(inputs), {}, overwrite)
 
 
-def _check(item: Planned, inputs: _Inputs) -> None:
+def _check(item: Planned, inputs: dict, folders: dict, overwrite: bool) -> None:
+    """check_writable's checks; `folders` keeps what is known of each parent directory, which
+    many snapshots share."""
     def fail(reason):
         raise OutputError(f'{item} {reason}', option=item.what)
 
     path = item.path
-    source = inputs.which(path)
-    if source is not None:
-        fail(f'is the input {source!r}: choose another {item.what}')
     if item.kind == 'file':
-        if os.path.isdir(path):
-            fail('is a directory')
         parent = os.path.dirname(path)
-        if not os.path.isdir(parent):
-            fail(f'cannot be written: {parent!r} is not a directory' if os.path.exists(parent)
-                 else f'cannot be written: directory {parent!r} does not exist')
-        if not os.access(parent, os.W_OK | os.X_OK):
-            fail(f'cannot be written: directory {parent!r} is not writable')
-        if os.path.exists(path) and not os.access(path, os.W_OK):
-            fail('is write-protected')
-        _check_name(item, [os.path.basename(path)], parent, TEMP_NAME_EXTRA, fail)
+        if parent not in folders:
+            folders[parent] = _Folder.of(parent)
+        folder = folders[parent]
+        if folder.problem:
+            fail(f'cannot be written: {folder.problem}')
+        # Only a name the folder holds can be an input or exist (one listing, not a stat each).
+        exists = _folded(os.path.basename(path)) in folder.names
+        st = _stat(path) if exists else None
     else:
-        if os.path.exists(path) and not os.path.isdir(path):
+        st = _stat(path)
+        exists = st is not None
+    if st is not None and (st.st_dev, st.st_ino) in inputs:
+        fail(f'is the input {inputs[st.st_dev, st.st_ino]!r}: choose another {item.what}')
+    if item.kind == 'file':
+        if st is not None and stat.S_ISDIR(st.st_mode):
+            fail('is a directory')
+        if exists and not overwrite and os.path.lexists(path):
+            fail(f'exists: replace it with overwrite, or choose another {item.what}')
+        if st is not None and not os.access(path, os.W_OK):
+            fail('is write-protected')
+        _check_names(item, [os.path.basename(path)], folder.name_max, folder.path_max,
+                     TEMP_NAME_EXTRA, fail)
+    else:
+        if st is not None and not stat.S_ISDIR(st.st_mode):
             fail('is a file, not a directory')
         existing = _existing_ancestor(path)
         if not os.path.isdir(existing):
@@ -158,22 +161,54 @@ def _check(item: Planned, inputs: _Inputs) -> None:
         if not os.access(existing, os.W_OK | os.X_OK):
             fail(f'cannot be written: {existing!r} is not writable')
         created = os.path.relpath(path, existing).split(os.sep) if existing != path else []
-        _check_name(item, created, existing, DIRECTORY_CONTENT_EXTRA, fail)
+        _check_names(item, created, _limit(existing, 'PC_NAME_MAX', 255),
+                     _limit(existing, 'PC_PATH_MAX', 4096), DIRECTORY_CONTENT_EXTRA, fail)
 
 
-def _check_name(item, names, directory, extra, fail):
-    """Refuses names longer than `directory`'s filesystem allows, with `extra` bytes written."""
-    name_max, path_max = _limit(directory, 'PC_NAME_MAX', 255), _limit(directory, 'PC_PATH_MAX',
-                                                                        4096)
+def _stat(path):
+    try:
+        return os.stat(path)
+    except (OSError, ValueError):
+        return None
+
+
+def _folded(name):
+    # Case-insensitive (and normalizing) filesystems: 'Content.png' may be 'content.png'.
+    return unicodedata.normalize('NFC', name).casefold()
+
+
+@dataclasses.dataclass(frozen=True)
+class _Folder:
+    """A directory files are written in: why it cannot be (or None), its name and path length
+    limits, and the names it holds (folded)."""
+    problem: Optional[str]
+    name_max: int = 0
+    path_max: int = 0
+    names: frozenset = frozenset()
+
+    @classmethod
+    def of(cls, directory):
+        if not os.path.isdir(directory):
+            return cls(f'{directory!r} is not a directory' if os.path.exists(directory)
+                       else f'directory {directory!r} does not exist')
+        if not os.access(directory, os.W_OK | os.X_OK):
+            return cls(f'directory {directory!r} is not writable')
+        return cls(None, _limit(directory, 'PC_NAME_MAX', 255),
+                   _limit(directory, 'PC_PATH_MAX', 4096),
+                   frozenset(map(_folded, os.listdir(directory))))
+
+
+def _check_names(item, names, name_max, path_max, extra, fail):
+    """Refuses names and a path longer than the filesystem allows, with `extra` bytes written
+    (files: the temporary name's; directories: the longest path written inside)."""
     for name in names:
-        if item.kind == 'file':
-            length = len(os.fsencode(name)) + extra
-            if length > name_max:
-                fail(f'has a name too long for its filesystem ({len(os.fsencode(name))} bytes; '
-                     f'at most {name_max - extra})')
-        elif len(os.fsencode(name)) > name_max:
-            fail(f'has a name too long for its filesystem ({name[:20]}...: '
-                 f'{len(os.fsencode(name))} bytes; at most {name_max})')
+        length = len(os.fsencode(name))
+        if item.kind == 'file' and length + extra > name_max:
+            fail(f'has a name too long for its filesystem ({length} bytes; at most '
+                 f'{name_max - extra})')
+        if item.kind == 'dir' and length > name_max:
+            fail(f'has a name too long for its filesystem ({name[:20]}...: {length} bytes; at '
+                 f'most {name_max})')
     if len(os.fsencode(item.path)) + extra >= path_max:
         fail(f'is too long a path ({len(os.fsencode(item.path))} bytes; at most '
              f'{path_max - extra - 1} here)')
@@ -201,11 +236,16 @@ def check_disk(needs: Sequence[Planned]) -> None:
 
     Writes are grouped by the filesystem (device) of their path's nearest existing ancestor.
     """
-    by_device = collections.defaultdict(list)
+    by_device, devices = collections.defaultdict(list), {}
     for item in needs:
         if item.nbytes > 0:
-            where = _existing_ancestor(item.path)
-            by_device[os.stat(where).st_dev].append((where, item))
+            # A file is on its folder's filesystem; the folder is looked up once for all files.
+            start = os.path.dirname(item.path) if item.kind == 'file' else item.path
+            if start not in devices:
+                where = _existing_ancestor(start)
+                devices[start] = where, os.stat(where).st_dev
+            where, device = devices[start]
+            by_device[device].append((where, item))
     for items in by_device.values():
         where = items[0][0]
         free = shutil.disk_usage(where).free
@@ -267,11 +307,9 @@ def plan_outputs(output: Optional[str] = None, *, inputs=(), size=None, overwrit
                               2**20 + raw * len(snapshot_iterations)))
     writes += [dataclasses.replace(item, path=os.path.abspath(item.path)) for item in extra]
     _check_overlaps(writes)
-    known = _Inputs(inputs)
+    known, folders = _input_ids(inputs), {}
     for item in writes:
-        _check(item, known)
-    if not overwrite:
-        _refuse_existing(writes)
+        _check(item, known, folders, overwrite)
     if checkpoint_dir is not None:
         if resume:
             checkpoint.verify_checkpoint(checkpoint_dir)
@@ -296,10 +334,3 @@ def _check_overlaps(writes):
             if item.path == folder or item.path.startswith(folder + os.sep):
                 raise OutputError(f'{item} is inside the checkpoint folder {folder!r}, which '
                                   'every checkpoint replaces', option=item.what)
-
-
-def _refuse_existing(writes):
-    for item in writes:
-        if item.kind == 'file' and os.path.lexists(item.path):
-            raise OutputError(f'{item} exists: replace it with overwrite, or choose another '
-                              f'{item.what}', option=item.what)
