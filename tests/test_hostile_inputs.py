@@ -93,8 +93,8 @@ def test_a_bad_save_pattern_is_refused_before_any_work(run, pattern, match):
 @wired_by_lead
 def test_a_checkpoint_dir_naming_a_file_is_refused(run):
     (run.folder / 'notes.txt').write_text('mine')
-    refused(run, f'--output={run.folder / "out.png"}', f'--checkpoint_dir={run.folder / "notes.txt"}',
-            match='is a file')
+    refused(run, f'--output={run.folder / "out.png"}',
+            f'--checkpoint_dir={run.folder / "notes.txt"}', match='is a file')
 
 
 @wired_by_lead

@@ -60,7 +60,7 @@ class SnapshotPattern:
         self.pattern = pattern
         self.directory = os.path.dirname(os.path.abspath(output))
         self.stem, self.ext = os.path.splitext(os.path.basename(output))
-        for _, field, spec, _ in self._parsed():
+        for _, field, _, _ in self._parsed():
             if field is not None and field not in SNAPSHOT_FIELDS:
                 self._fail(f'unknown field {{{field}}} (use {{stem}}, {{ext}}, {{iteration}})')
         name = self.path(1)  # a bad format spec fails here, e.g. {stem:04d}
@@ -86,7 +86,7 @@ class SnapshotPattern:
             self._fail(f'unknown field {{{e.args[0]}}} (use {{stem}}, {{ext}}, {{iteration}})')
         except (IndexError, AttributeError, ValueError, TypeError) as e:
             self._fail(str(e))
-        return os.path.join(self.directory, os.path.expanduser(name))
+        return os.path.abspath(os.path.join(self.directory, os.path.expanduser(name)))
 
     def paths(self, iterations) -> dict:
         """{path: first iteration written there}, for every iteration in `iterations`."""
