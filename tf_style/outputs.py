@@ -63,8 +63,8 @@ class SnapshotPattern:
         for _, field, _, _ in self._parsed():
             if field is not None and field not in SNAPSHOT_FIELDS:
                 self._fail(f'unknown field {{{field}}} (use {{stem}}, {{ext}}, {{iteration}})')
-        name = self.path(1)  # a bad format spec fails here, e.g. {stem:04d}
-        if not os.path.basename(name):
+        name = self._name(1)  # a bad format spec fails here, e.g. {stem:04d}
+        if not os.path.basename(name) or os.path.basename(name) in ('.', '..'):
             self._fail('it names a directory, not a file')
         if os.path.splitext(name)[1].lower() not in IMAGE_EXTENSIONS:
             self._fail(f'{os.path.basename(name)!r} has no image extension '
@@ -79,14 +79,17 @@ class SnapshotPattern:
     def _fail(self, reason):
         raise OutputError(f'save_pattern {self.pattern!r}: {reason}', option='save_pattern')
 
-    def path(self, iteration: int) -> str:
+    def _name(self, iteration):
         try:
-            name = self.pattern.format(stem=self.stem, ext=self.ext, iteration=iteration)
+            return self.pattern.format(stem=self.stem, ext=self.ext, iteration=iteration)
         except KeyError as e:  # a field in a format spec: {iteration:{width}}
             self._fail(f'unknown field {{{e.args[0]}}} (use {{stem}}, {{ext}}, {{iteration}})')
         except (IndexError, AttributeError, ValueError, TypeError) as e:
             self._fail(str(e))
-        return os.path.abspath(os.path.join(self.directory, os.path.expanduser(name)))
+
+    def path(self, iteration: int) -> str:
+        name = os.path.expanduser(self._name(iteration))
+        return os.path.abspath(os.path.join(self.directory, name))
 
     def paths(self, iterations) -> dict:
         """{path: first iteration written there}, for every iteration in `iterations`."""
