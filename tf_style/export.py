@@ -16,7 +16,6 @@ from . import vgg_layers
 from .errors import ConfigError, TfStyleError
 from .losses import gram_matrix
 from .network import preprocess
-from .preflight import check_saved_model
 
 DEFAULT_LAYERS = vgg_layers.STYLE_LAYERS + vgg_layers.CONTENT_LAYERS
 _IMAGES = tf.TensorSpec([None, None, None, 3], tf.float32, name='images')
@@ -76,14 +75,11 @@ class SavedModelFeatures:
     """An exported extractor with the `VGG19Features` call interface, for `stylize`."""
 
     def __init__(self, path: str):
-        check_saved_model(path)
-        try:
-            self._loaded = tf.saved_model.load(path)
-            signature = self._loaded.signatures['serving_default']
-        except Exception as e:  # TensorFlow raises many kinds for a damaged or foreign model
-            reason = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
-            raise TfStyleError(f'extractor {path!r}: cannot load the SavedModel ({reason})',
-                               option='extractor') from None
+        if not os.path.isfile(os.path.join(path, 'saved_model.pb')):
+            raise TfStyleError(f'{path!r} is not a SavedModel directory (no saved_model.pb): '
+                               'write one with bin/export_extractor')
+        self._loaded = tf.saved_model.load(path)
+        signature = self._loaded.signatures['serving_default']
         self.layers = tuple(name for name in signature.structured_outputs
                             if not name.endswith('_gram'))
         # Prefer the features-only function; a SavedModel from elsewhere may have just the signature.
