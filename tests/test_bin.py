@@ -55,7 +55,7 @@ def bad_cases(tmp_path, inputs):
         'style not an image': (['--content', inputs['tubingen'], '--style', text], 'not an image'),
         'unknown layer': (['--style_layers=conv1_1,conv9_1'], "unknown VGG19 layer 'conv9_1'"),
         'negative weight': (['--style_weight=-1'], 'style_weight must be'),
-        'output is an input': (['--output', inputs['tubingen']], 'is an input image'),
+        'output is an input': (['--output', inputs['tubingen']], 'is the input'),
         'unwritable output': (['--output', tmp_path / 'no' / 'dir' / 'out.png'], 'does not exist'),
         'unknown format': (['--output', tmp_path / 'out.tiffy'], 'unknown image format'),
         'missing weights file': (['--weights', tmp_path / 'none.h5'], 'does not exist'),

@@ -18,13 +18,6 @@ from conftest import EXAMPLES, ROOT
 TINY = ['--weights=random', '--image_size=32', '--iterations=1', '--seed=1']
 
 
-def wired_by_lead(test):
-    """Not yet refused by bin/stylize, which calls the library's checks (tf_style.outputs,
-    .checkpoint, .preflight) once they are wired in. Until then each case loads TensorFlow and
-    runs (30-40 s on 2 busy cores): slow too."""
-    return pytest.mark.slow(pytest.mark.xfail(strict=False, reason='wired by lead')(test))
-
-
 @pytest.fixture
 def run(tmp_path):
     """tmp_path/run with copies of two examples; a stylize() that runs the binary from
@@ -71,7 +64,6 @@ def refused(stylize, *args, match):
     return lines[0]
 
 
-@wired_by_lead
 @pytest.mark.parametrize('pattern', ['{content}', 'tubingen.jpg', 'link.jpg', 'hard.jpg'])
 def test_a_save_pattern_naming_the_content_image_is_refused(run, pattern):
     content = run.folder / 'tubingen.jpg'
@@ -82,7 +74,6 @@ def test_a_save_pattern_naming_the_content_image_is_refused(run, pattern):
             f'--save_pattern={pattern}', match='is the input')
 
 
-@wired_by_lead
 @pytest.mark.parametrize('pattern, match', [
     ('{stem}_{iter}{ext}', 'unknown field {iter}'),
     ('{stem}_{iteration{ext}', 'save_pattern'),
@@ -94,21 +85,18 @@ def test_a_bad_save_pattern_is_refused_before_any_work(run, pattern, match):
             f'--save_pattern={pattern}', match=match)
 
 
-@wired_by_lead
 def test_a_checkpoint_dir_naming_a_file_is_refused(run):
     (run.folder / 'notes.txt').write_text('mine')
     refused(run, f'--output={run.folder / "out.png"}',
             f'--checkpoint_dir={run.folder / "notes.txt"}', match='is a file')
 
 
-@wired_by_lead
 def test_a_logdir_naming_a_file_is_refused(run):
     (run.folder / 'notes.txt').write_text('mine')
     refused(run, f'--output={run.folder / "out.png"}', f'--logdir={run.folder / "notes.txt"}',
             match='is a file')
 
 
-@wired_by_lead
 def test_a_folder_tf_style_did_not_write_is_not_replaced_by_a_checkpoint(run):
     ckpt = run.folder / 'ck' / 'ckpt'
     ckpt.mkdir(parents=True)
@@ -138,7 +126,6 @@ def _damaged_checkpoint(directory, kind):
         (folder / 'state.json').write_text('{"sca')
 
 
-@wired_by_lead
 @pytest.mark.parametrize('kind, match', [
     ('truncated', 'truncated'), ('corrupt', 'corrupt'), ('newer', 'newer tf_style'),
     ('of 0.8 (no manifest), cut short', 'no manifest.json'),
@@ -150,32 +137,27 @@ def test_resuming_a_damaged_checkpoint_is_refused(run, kind, match):
     assert str(run.folder / 'ck') in line
 
 
-@wired_by_lead
 def test_an_output_name_too_long_for_its_filesystem_is_refused_before_the_run(run):
     name = 'x' * (os.pathconf(run.folder, 'PC_NAME_MAX') - 4) + '.png'
     refused(run, f'--output={run.folder / name}', match='too long')
 
 
-@wired_by_lead
 def test_a_weights_file_that_is_not_hdf5_is_refused(run):
     (run.folder / 'vgg19.weights.h5').write_text('<html>Not Found</html>')
     refused(run, f'--output={run.folder / "out.png"}',
             f'--weights={run.folder / "vgg19.weights.h5"}', match='not an HDF5 file')
 
 
-@wired_by_lead
 def test_an_extractor_that_is_not_a_saved_model_is_refused(run):
     (run.folder / 'model').mkdir()
     refused(run, f'--output={run.folder / "out.png"}', f'--extractor={run.folder / "model"}',
             match='saved_model.pb')
 
 
-@wired_by_lead
 def test_an_unknown_flag_is_one_line_and_status_2(run):
     refused(run, '--outptu=x.png', match='outptu')
 
 
-@wired_by_lead
 @pytest.mark.slow  # a whole (tiny) run
 def test_snapshots_from_a_pattern_without_a_directory_go_beside_the_output(run, tmp_path):
     result = run(f'--output={run.folder / "out.png"}', '--save_every=1',

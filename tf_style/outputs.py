@@ -337,3 +337,12 @@ def _check_overlaps(writes):
             if item.path == folder or item.path.startswith(folder + os.sep):
                 raise OutputError(f'{item} is inside the checkpoint folder {folder!r}, which '
                                   'every checkpoint replaces', option=item.what)
+
+
+def check_directory_output(path: str, overwrite: bool, option: str = 'output_dir') -> None:
+    """Refuses a directory to write that cannot be created, or that exists and holds files,
+    unless `overwrite` (a SavedModel or a batch is written there whole)."""
+    check_writable(path, what=option, kind='dir')
+    if os.path.isdir(path) and os.listdir(path) and not overwrite:
+        raise OutputError(f'{option} {path!r} exists and is not empty: choose another '
+                          f'{option}, or replace it with overwrite', option=option)
