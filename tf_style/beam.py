@@ -49,9 +49,7 @@ class StylizeModelHandler(ModelHandler[np.ndarray, PredictionResult, Any]):
     """
 
     def __init__(self, style, **options):
-        # One element a batch: every content image is its own optimisation, so a batch saves
-        # nothing, and a failing image would send its batch-mates to the dead letters too.
-        super().__init__(max_batch_size=1)
+        super().__init__()
         self._config = StyleTransferConfig(**options)
         self._styles = _style_images(style)
         check_inputs(self._config, self._styles)
@@ -74,6 +72,11 @@ class StylizeModelHandler(ModelHandler[np.ndarray, PredictionResult, Any]):
                                                   extractor=extractor).image)
                 for content in batch]
 
+    def batch_elements_kwargs(self) -> Dict[str, Any]:
+        # One element a batch: every content image is its own optimisation, so a batch saves
+        # nothing, and a failing image would send its batch-mates to the dead letters too.
+        return {'max_batch_size': 1}
+
     def get_num_bytes(self, batch: Sequence[np.ndarray]) -> int:
         return sum(np.asarray(content).nbytes for content in batch)
 
@@ -89,14 +92,16 @@ class FeaturesModelHandler(ModelHandler[np.ndarray, PredictionResult, Any]):
 
     The network is an exported extractor when `saved_model` (a directory written by
     export_extractor) is given, else VGG19 with `weights` and `pooling` (see build_extractor).
-    `batching` (min_batch_size, max_batch_size, ...) goes to Beam's ModelHandler; the images of
-    a batch that have the same size go through the network together.
+    `batching` (min_batch_size, max_batch_size, ...: beam.BatchElements' arguments) sizes the
+    batches; the images of a batch that have the same size go through the network together.
     """
 
     def __init__(self, saved_model: Optional[str] = None, *, weights: str = 'imagenet',
                  pooling: str = 'avg', layers: Sequence[str] = vgg_layers.STYLE_LAYERS,
                  include_features: bool = False, **batching):
-        super().__init__(**batching)
+        # Not ModelHandler.__init__(**batching): Beam 2.71 takes no arguments there.
+        super().__init__()
+        self._batching = dict(batching)
         self._saved_model, self._weights, self._pooling = saved_model, weights, pooling
         if isinstance(layers, str):
             layers = layers.split(',')
@@ -131,6 +136,9 @@ class FeaturesModelHandler(ModelHandler[np.ndarray, PredictionResult, Any]):
                            for name, value in features.items()})
         return [{name: value[n] for name, value in arrays.items()}
                 for n in range(len(stacked))]
+
+    def batch_elements_kwargs(self) -> Dict[str, Any]:
+        return self._batching
 
     def get_num_bytes(self, batch: Sequence[np.ndarray]) -> int:
         return sum(np.asarray(image).nbytes for image in batch)
