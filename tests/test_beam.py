@@ -176,3 +176,12 @@ def test_features_handler_groups_a_batch_by_size(random_extractor):
                                        atol=1e-4 * np.abs(gram).max())
         assert result.inference['block2_conv1'].shape == (
             picture.shape[0] // 2, picture.shape[1] // 2, 128)
+
+
+def test_stylize_handler_refuses_inference_args_that_change_the_network():
+    handler = StylizeModelHandler(_image(5, (32, 32, 3)), **TINY)
+    handler.validate_inference_args({'iterations': 3})
+    with pytest.raises(ConfigError, match='weights'):
+        handler.validate_inference_args({'weights': 'imagenet'})
+    with pytest.raises(ConfigError, match='iterations'):
+        handler.validate_inference_args({'iterations': -1})

@@ -45,7 +45,8 @@ class StylizeModelHandler(ModelHandler[np.ndarray, PredictionResult, Any]):
     `style`: an image (array or file path) or a list of them, read now and sent to the workers
     with the handler. `options`: `tf_style.stylize` settings (StyleTransferConfig fields:
     weights, image_size, iterations, ...), checked now, at pipeline construction.
-    `inference_args` given to RunInference override them.
+    `inference_args` given to RunInference override them, but for the network's (weights,
+    pooling).
     """
 
     def __init__(self, style, **options):
@@ -71,6 +72,13 @@ class StylizeModelHandler(ModelHandler[np.ndarray, PredictionResult, Any]):
         return [PredictionResult(content, stylize(content, self._styles, config=config,
                                                   extractor=extractor).image)
                 for content in batch]
+
+    def validate_inference_args(self, inference_args: Optional[Dict[str, Any]]):
+        fixed = sorted({'weights', 'pooling'} & set(inference_args or {}))
+        if fixed:
+            raise ConfigError(f'inference_args cannot change {", ".join(fixed)}: the network is '
+                              'built by load_model; give them to StylizeModelHandler')
+        self._config.replace(**(inference_args or {}))
 
     def batch_elements_kwargs(self) -> Dict[str, Any]:
         # One element a batch: every content image is its own optimisation, so a batch saves
