@@ -79,8 +79,11 @@ def test_pipeline_on_two_worker_processes_writes_outputs_and_dead_letters(folder
 def test_an_output_that_would_replace_its_input_is_a_dead_letter(tmp_path):
     images.save_image(str(tmp_path / 'photo.png'), _image(0, (32, 32, 3)))
     before = (tmp_path / 'photo.png').read_bytes()
-    stylize_pipeline(None, str(tmp_path / '*.png'), _image(5, (32, 32, 3)), str(tmp_path),
-                     overwrite=True, **TINY)
+    # Added to a pipeline of the caller's, which runs it.
+    with beam.Pipeline(options=PipelineOptions(flags=[])) as p:
+        written = stylize_pipeline(p, str(tmp_path / '*.png'), _image(5, (32, 32, 3)),
+                                   str(tmp_path), overwrite=True, **TINY)
+        assert_that(written, lambda paths: _expect(list(paths), []))
     assert (tmp_path / 'photo.png').read_bytes() == before
     errors = _errors(tmp_path)
     assert errors['photo.png']['stage'] == 'read'
@@ -118,6 +121,11 @@ def test_pipeline_refuses_a_pattern_without_files_and_clashing_outputs(tmp_path)
     with pytest.raises(ImageError, match='both be written'):
         stylize_pipeline(None, str(tmp_path / 'a.*'), _image(5, (32, 32, 3)),
                          str(tmp_path / 'out'))
+
+
+def _expect(actual, expected):
+    if actual != expected:
+        raise BeamAssertException(f'{actual} != {expected}')
 
 
 LAYERS = ('block1_conv1', 'block2_conv1')
