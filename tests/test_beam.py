@@ -52,7 +52,8 @@ def _errors(outputs):
 @pytest.mark.slow
 def test_pipeline_on_two_worker_processes_writes_outputs_and_dead_letters(folders):
     inputs, outputs = folders
-    result = stylize_pipeline(_options('multi_processing'), str(inputs / '*'), _image(5, (32, 32, 3)),
+    style = _image(5, (32, 32, 3))
+    result = stylize_pipeline(_options('multi_processing'), str(inputs / '*'), style,
                               str(outputs), **TINY)
     written = sorted(p.name for p in outputs.glob('*.png'))
     assert written == ['photo0.png', 'photo1.png', 'photo2.png']
@@ -67,8 +68,8 @@ def test_pipeline_on_two_worker_processes_writes_outputs_and_dead_letters(folder
 
     # A re-run (in this process: the skipping is the same on any runner) writes nothing new.
     mtimes = {p.name: p.stat().st_mtime_ns for p in outputs.glob('*.png')}
-    result = stylize_pipeline(_options('in_memory'), str(inputs / '*'), _image(5, (32, 32, 3)),
-                              str(outputs), **TINY)
+    result = stylize_pipeline(_options('in_memory'), str(inputs / '*'), style, str(outputs),
+                              **TINY)
     assert {p.name: p.stat().st_mtime_ns for p in outputs.glob('*.png')} == mtimes
     assert pipeline_counts(result) == {'written': 0, 'skipped': 3, 'failed': 2}
     assert sorted(_errors(outputs)) == ['corrupt.png', 'sliver.png']
