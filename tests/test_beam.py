@@ -194,3 +194,23 @@ def test_stylize_handler_refuses_inference_args_that_change_the_network():
         handler.validate_inference_args({'weights': 'imagenet'})
     with pytest.raises(ConfigError, match='iterations'):
         handler.validate_inference_args({'iterations': -1})
+
+
+@pytest.mark.slow
+def test_the_stylize_beam_command(tmp_path):
+    from conftest import EXAMPLES, run_bin
+    from PIL import Image
+    photos = tmp_path / 'in'
+    photos.mkdir()
+    for i in range(2):
+        Image.fromarray(np.random.default_rng(i).integers(0, 255, (40, 32, 3), np.uint8)).save(
+            photos / f'p{i}.png')
+    (photos / 'bad.png').write_bytes(b'junk')
+    out = tmp_path / 'out'
+    r = run_bin('stylize_beam', f'--input_pattern={photos}/*.png', f'--output_dir={out}',
+                f'--style={os.path.join(EXAMPLES, "starry_night.jpg")}', '--weights=random',
+                '--image_size=32', '--iterations=1')
+    assert r.returncode == 1, r.stderr
+    assert sorted(os.listdir(out)) == ['errors.jsonl', 'p0.png', 'p1.png']
+    assert r.stdout.startswith('wrote 2 image(s)') and '1 failed' in r.stdout
+    assert 'bad.png' in r.stderr.splitlines()[-1]
