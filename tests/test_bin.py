@@ -58,7 +58,7 @@ def bad_cases(tmp_path, inputs):
         'output is an input': (['--output', inputs['tubingen']], 'is the input'),
         'unwritable output': (['--output', tmp_path / 'no' / 'dir' / 'out.png'], 'does not exist'),
         'unknown format': (['--output', tmp_path / 'out.tiffy'], 'unknown image format'),
-        'missing weights file': (['--weights', tmp_path / 'none.h5'], 'does not exist'),
+        'missing weights file': (['--weights', tmp_path / 'none.h5'], 'no such file'),
         'bad layer weights': (['--style_layer_weights=1,2'], '2 values for 5 layers'),
         'unknown init': (['--init=contnet'], 'not one of noise, content, style'),
         'blend weights per style': (['--style_blend_weights=1,2'], '2 values for 1 style'),
