@@ -186,3 +186,26 @@ def test_one_tile_is_the_untiled_evaluation(random_extractor):
     image = _image(5, 40, 48)
     _assert_equal(_untiled(random_extractor, objective, image),
                   tiling.tiled_value_and_gradient(random_extractor, objective, image, 64))
+
+
+# ---- targets of images too large for one forward pass ----
+
+@pytest.mark.slow
+def test_tiled_features_and_grams_equal_untiled(random_extractor):
+    from tf_style import masks
+    from tf_style.losses import guided_gram, position_mean_gram
+    layers = vgg_layers.STYLE_LAYERS + vgg_layers.CONTENT_LAYERS
+    image, mask = _smooth(6, 120, 160), _masks()[0][:120, 100:260]
+    untiled = random_extractor(image[None], layers=layers)
+    tiled = tiling.tiled_features(random_extractor, image, layers, 64)
+    for name in layers:
+        assert tiled[name].shape == tuple(untiled[name].shape)
+        assert _relative(tiled[name], untiled[name].numpy()) <= TOLERANCE, name
+    guides = masks.at_layers(mask, layers)
+    for guided in (False, True):
+        grams = tiling.tiled_grams(random_extractor, image, layers, 64,
+                                   mask=mask if guided else None)
+        for name in layers:
+            expected = (guided_gram(untiled[name], guides[name]) if guided else
+                        position_mean_gram(untiled[name])).numpy()
+            assert _relative(grams[name].numpy(), expected) <= TOLERANCE, (name, guided)

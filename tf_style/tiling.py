@@ -128,6 +128,40 @@ def _owned_tv(crop, offsets):
     return tf.reduce_sum(tf.square(dy)) + tf.reduce_sum(tf.square(dx))
 
 
+def _compiled(function):
+    """`function` as a tf.function whose traces cover every tile shape after a few (relaxed
+    shapes), without autograph: plain TensorFlow code, as in optimize.py."""
+    return tf.function(function, autograph=False, reduce_retracing=True)
+
+
+def _owned_grams(extractor, layers: Sequence[str]):
+    """The compiled pass 1 for `layers` (repeats allowed: one per style term):
+    (crop, offsets, masks) -> the unnormalised Gram [1, C, C] of each layer's owned features,
+    weighted by the owned part of its mask (None: unweighted)."""
+    unique = tuple(dict.fromkeys(layers))
+
+    def grams(crop, offsets, masks):
+        features = extractor(crop, layers=unique)
+        result = []
+        for name, mask in zip(layers, masks):
+            f = _owned(features[name], offsets, vgg_layers.halvings(name))
+            result.append(gram_matrix(f if mask is None else f * mask))
+        return result
+    return _compiled(grams)
+
+
+def _owned_slice(array, tile, halvings):
+    """The positions `tile` owns of a whole-image map [1, h, w, C] (None stays None)."""
+    if array is None:
+        return None
+    r0, r1, c0, c1 = tile.owned(halvings)
+    return array[:, r0:r1, c0:c1, :]
+
+
+def _crop(image, tile):
+    return tf.constant(image[None, tile.cy0:tile.cy1, tile.cx0:tile.cx1])
+
+
 class TiledObjective:
     """A `StyleObjective` evaluated tile by tile on host images (H x W x 3 float32, RGB 0..255).
 
@@ -155,25 +189,13 @@ class TiledObjective:
                             for _, _, _, mask, _ in self._style]
         self._content = [(name, target, vgg_layers.halvings(name))
                          for name, target in objective.content_targets.items()]
-        # Without autograph: plain TensorFlow code, as in optimize.py.
-        self._grams = tf.function(self._tile_grams, autograph=False, reduce_retracing=True)
-        self._gradient = tf.function(self._tile_gradient, autograph=False,
-                                     reduce_retracing=True)
+        self._grams = _owned_grams(extractor, [name for _, name, *_ in self._style])
+        self._gradient = _compiled(self._tile_gradient)
 
     def tiles(self, height: int, width: int) -> List[Tile]:
         return tile_grid(height, width, self.tile_size, self.layers, self.halo)
 
     # ---- the per-tile functions (graphs) ----
-
-    def _tile_grams(self, crop, offsets, masks):
-        """Pass 1: the Gram matrix of each style term over the tile's owned positions,
-        unnormalised ([1, C, C]); features weighted by the owned part of the term's mask."""
-        features = self.extractor(crop, layers=self._style_layers)
-        grams = []
-        for (_, name, _, _, halvings), mask in zip(self._style, masks):
-            f = _owned(features[name], offsets, halvings)
-            grams.append(gram_matrix(f if mask is None else f * mask))
-        return grams
 
     def _tile_gradient(self, crop, offsets, content_targets, masks, residuals):
         """Pass 2: the tile's content and TV terms, and the gradient of its share of the total:
@@ -198,20 +220,13 @@ class TiledObjective:
 
     def _masks(self, tile):
         """The owned part of each style term's mask (None where the term has none)."""
-        masks = []
-        for _, _, _, mask, halvings in self._style:
-            r0, r1, c0, c1 = tile.owned(halvings)
-            masks.append(None if mask is None else mask[:, r0:r1, c0:c1, :])
-        return masks
-
-    def _crop(self, image, tile):
-        return tf.constant(image[None, tile.cy0:tile.cy1, tile.cx0:tile.cx1])
+        return [_owned_slice(mask, tile, halvings) for _, _, _, mask, halvings in self._style]
 
     def style_terms(self, image: np.ndarray):
         """Pass 1 and the style loss: (style loss, [dL_total / dG per style term])."""
         sums = [0.0] * len(self._style)
         for tile in self.tiles(*image.shape[:2]):
-            grams = self._grams(self._crop(image, tile), tf.constant(tile.offsets()),
+            grams = self._grams(_crop(image, tile), tf.constant(tile.offsets()),
                                 self._masks(tile))
             sums = [s + g.numpy().astype(np.float64) for s, g in zip(sums, grams)]
         style, residuals = 0.0, []
@@ -238,11 +253,9 @@ class TiledObjective:
         content = tv = 0.0
         gradient = np.zeros_like(image)
         for tile in self.tiles(*image.shape[:2]):
-            targets = []
-            for _, target, halvings in self._content:
-                r0, r1, c0, c1 = tile.owned(halvings)
-                targets.append(target[:, r0:r1, c0:c1, :])
-            c, t, g = self._gradient(self._crop(image, tile), tf.constant(tile.offsets()),
+            targets = [_owned_slice(target, tile, halvings)
+                       for _, target, halvings in self._content]
+            c, t, g = self._gradient(_crop(image, tile), tf.constant(tile.offsets()),
                                      targets, self._masks(tile), residuals)
             content += float(c)
             tv += float(t)
@@ -258,3 +271,55 @@ def tiled_value_and_gradient(extractor, objective, image: np.ndarray, tile_size:
     """One tiled evaluation: `TiledObjective(extractor, objective, tile_size)
     .value_and_gradient(image)`. Build a TiledObjective instead to evaluate repeatedly."""
     return TiledObjective(extractor, objective, tile_size).value_and_gradient(image)
+
+
+def tiled_features(extractor, image: np.ndarray, layers: Sequence[str], tile_size: int
+                   ) -> Dict[str, np.ndarray]:
+    """`extractor(image[None], layers)` computed tile by tile, as host arrays [1, h, w, C]
+    (float32): content targets of an image too large for one forward pass."""
+    image = np.asarray(image, np.float32)
+    layers = tuple(vgg_layers.canonical(name) for name in layers)
+    height, width = image.shape[:2]
+
+    def owned(crop, offsets):
+        features = extractor(crop, layers=layers)
+        return [_owned(features[name], offsets, vgg_layers.halvings(name)) for name in layers]
+    forward = _compiled(owned)
+    result = {}
+    for tile in tile_grid(height, width, tile_size, layers):
+        for name, f in zip(layers, forward(_crop(image, tile), tf.constant(tile.offsets()))):
+            n = vgg_layers.halvings(name)
+            if name not in result:
+                result[name] = np.zeros((1, height >> n, width >> n, f.shape[-1]), np.float32)
+            r0, r1, c0, c1 = tile.owned(n)
+            result[name][:, r0:r1, c0:c1] = f.numpy()
+    return result
+
+
+def tiled_grams(extractor, image: np.ndarray, layers: Sequence[str], tile_size: int,
+                mask: np.ndarray = None) -> Dict[str, tf.Tensor]:
+    """The Gram matrices per position of `image` at `layers`, [1, C, C] each, computed tile by
+    tile: `position_mean_gram` of the untiled features, or with `mask` (H x W) `guided_gram`
+    with the mask pooled to each layer as `masks.at_layers` does. Style targets of an image too
+    large for one forward pass."""
+    image = np.asarray(image, np.float32)
+    layers = tuple(vgg_layers.canonical(name) for name in layers)
+    height, width = image.shape[:2]
+    guides = None
+    if mask is not None:
+        from .masks import at_layers
+        guides = at_layers(mask, layers)
+    grams = _owned_grams(extractor, layers)
+    sums = [0.0] * len(layers)
+    for tile in tile_grid(height, width, tile_size, layers):
+        masks = [_owned_slice(None if guides is None else guides[name], tile,
+                              vgg_layers.halvings(name)) for name in layers]
+        parts = grams(_crop(image, tile), tf.constant(tile.offsets()), masks)
+        sums = [s + g.numpy().astype(np.float64) for s, g in zip(sums, parts)]
+    result = {}
+    for name, gram in zip(layers, sums):
+        n = vgg_layers.halvings(name)
+        norm = ((height >> n) * (width >> n) if guides is None else
+                float(np.sum(np.square(np.asarray(guides[name], np.float64)))))
+        result[name] = tf.constant(gram / norm, tf.float32)
+    return result
