@@ -265,6 +265,23 @@ class TiledObjective:
                   'total': o.content_weight * content + o.style_weight * style + o.tv_weight * tv}
         return losses, gradient
 
+    def tensor_value_and_gradient(self, image):
+        """`value_and_gradient` for TensorFlow callers such as `tf_style.lbfgs.LBFGS`:
+        image [1, H, W, 3] -> ({term: float32 scalar}, gradient [1, H, W, 3]). The evaluation
+        runs on the host (tf.py_function), also when the caller is a tf.function; keep the
+        caller's variables in host memory (tf.device('/CPU:0')) for images larger than a GPU's.
+        """
+        terms = ('content', 'style', 'tv', 'total')
+
+        def host(x):
+            losses, gradient = self.value_and_gradient(x.numpy()[0])
+            return [np.float32(losses[k]) for k in terms] + [gradient[None]]
+        *values, gradient = tf.py_function(host, [image], [tf.float32] * 5)
+        for value in values:
+            value.set_shape([])
+        gradient.set_shape(image.shape)
+        return dict(zip(terms, values)), gradient
+
 
 def tiled_value_and_gradient(extractor, objective, image: np.ndarray, tile_size: int
                              ) -> Tuple[Dict[str, float], np.ndarray]:
