@@ -17,6 +17,10 @@ plus its halo, so its memory is bounded by the tile, not the image. See docs/til
   host. Pass 2 backpropagates <dL/dG, G_tile> through each tile, whose gradient is the tile's
   exact share of dL/dx, because dL/dx = sum_t dL/dG . dG_t/dx.
 - Gradients of overlapping halos are summed into the image's gradient.
+
+`TiledObjective(extractor, objective, tile_size).value_and_gradient(image)` is the evaluation;
+`tiled_features` and `tiled_grams` compute an objective's targets the same way, for content and
+style images too large for one pass of the network.
 """
 
 import dataclasses
