@@ -246,3 +246,12 @@ def test_lbfgs_steps_on_tiled_match_untiled(random_extractor):
     assert losses[-1] < losses[0]
     np.testing.assert_allclose(tiled_losses, losses, rtol=TOLERANCE)
     assert _relative(tiled_image, image) <= TOLERANCE
+
+
+def test_an_image_of_another_size_is_refused(random_extractor):
+    config = StyleTransferConfig(weights='random', content_layers=('block1_conv2',),
+                                 style_layers=('block1_conv1',))
+    objective = build_objective(random_extractor, Inputs(_image(1, 32, 32), [_image(2, 32, 32)]),
+                                config)
+    with pytest.raises(ValueError, match='another size'):
+        tiling.TiledObjective(random_extractor, objective, 16).value_and_gradient(_image(3, 48, 32))

@@ -24,7 +24,7 @@ style images too large for one pass of the network.
 """
 
 import dataclasses
-from typing import Dict, List, Mapping, Sequence, Tuple
+from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -181,19 +181,17 @@ class TiledObjective:
         self.tile_size = int(tile_size)
         self.layers = tuple(vgg_layers.canonical(name) for name in objective.layers)
         self.halo = required_halo(self.layers)
-        # (region, layer, target, mask, halvings) for every style term.
-        self._style = [(r, name, target, mask, vgg_layers.halvings(name))
-                       for r, region in enumerate(objective.regions)
-                       for name, target, mask in region]
-        self._style_layers = tuple(dict.fromkeys(name for _, name, *_ in self._style))
+        # (layer, target, mask or None, halvings) for every style term: each layer of each region.
+        self._style = [(name, target, mask, vgg_layers.halvings(name))
+                       for region in objective.regions for name, target, mask in region]
         # On the host, in float64: the targets, and the guided Grams' divisors (sum of mask^2).
-        self._targets = [np.asarray(target, np.float64) for _, _, target, _, _ in self._style]
+        self._targets = [np.asarray(target, np.float64) for _, target, _, _ in self._style]
         self._mask_norms = [None if mask is None else
                             float(np.sum(np.square(np.asarray(mask, np.float64))))
-                            for _, _, _, mask, _ in self._style]
+                            for _, _, mask, _ in self._style]
         self._content = [(name, target, vgg_layers.halvings(name))
                          for name, target in objective.content_targets.items()]
-        self._grams = _owned_grams(extractor, [name for _, name, *_ in self._style])
+        self._grams = _owned_grams(extractor, [name for name, *_ in self._style])
         self._gradient = _compiled(self._tile_gradient)
 
     def tiles(self, height: int, width: int) -> List[Tile]:
@@ -213,7 +211,7 @@ class TiledObjective:
                 content += objective.content_layer_weights[name] * content_loss(
                     _owned(features[name], offsets, halvings), target)
             style = tf.constant(0.0)
-            for (_, name, _, _, halvings), mask, residual in zip(self._style, masks, residuals):
+            for (name, _, _, halvings), mask, residual in zip(self._style, masks, residuals):
                 f = _owned(features[name], offsets, halvings)
                 style += tf.reduce_sum(residual * gram_matrix(f if mask is None else f * mask))
             tv = _owned_tv(crop, offsets) if objective.tv_weight else tf.constant(0.0)
@@ -224,7 +222,7 @@ class TiledObjective:
 
     def _masks(self, tile):
         """The owned part of each style term's mask (None where the term has none)."""
-        return [_owned_slice(mask, tile, halvings) for _, _, _, mask, halvings in self._style]
+        return [_owned_slice(mask, tile, halvings) for _, _, mask, halvings in self._style]
 
     def style_terms(self, image: np.ndarray):
         """Pass 1 and the style loss: (style loss, [dL_total / dG per style term])."""
@@ -235,7 +233,7 @@ class TiledObjective:
             sums = [s + g.numpy().astype(np.float64) for s, g in zip(sums, grams)]
         style, residuals = 0.0, []
         height, width = image.shape[:2]
-        for (_, name, _, _, halvings), gram, target, mask_norm in zip(
+        for (name, _, _, halvings), gram, target, mask_norm in zip(
                 self._style, sums, self._targets, self._mask_norms):
             # Normalised as position_mean_gram (no mask) or guided_gram divide the whole Gram.
             norm = (height >> halvings) * (width >> halvings) if mask_norm is None else mask_norm
@@ -253,6 +251,11 @@ class TiledObjective:
         image = np.asarray(image, np.float32)
         if image.ndim != 3:
             raise ValueError(f'image must be H x W x 3, got shape {image.shape}')
+        height, width = image.shape[:2]
+        for name, target, n in self._content:
+            if tuple(target.shape[1:3]) != (height >> n, width >> n):
+                raise ValueError(f'image of {height} x {width} px for an objective built for '
+                                 f'another size ({name}: {tuple(target.shape[1:3])} positions)')
         style, residuals = self.style_terms(image) if self._style else (0.0, [])
         content = tv = 0.0
         gradient = np.zeros_like(image)
