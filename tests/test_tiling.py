@@ -1,0 +1,257 @@
+"""Tiled evaluation (tiling.py): the same losses and gradient as the untiled objective."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tf_style import colour, tiling, vgg_layers
+from tf_style.config import StyleTransferConfig
+from tf_style.errors import ConfigError
+from tf_style.losses import StyleObjective
+from tf_style.optimize import Inputs, build_objective, losses_at
+
+# 384 px on the long side, 128 px tiles: 3 x 3 tiles, the last row ragged (24 px, not a multiple
+# of the 16 px pooling grid, so conv5_1's map drops a row as valid pooling does untiled).
+HEIGHT, WIDTH, TILE = 280, 384, 128
+TOLERANCE = 1e-4
+
+
+def _image(seed, height=HEIGHT, width=WIDTH):
+    return np.random.default_rng(seed).uniform(0, 255, (height, width, 3)).astype(np.float32)
+
+
+def _smooth(seed, height=HEIGHT, width=WIDTH):
+    """A photo-like image: smooth colour gradients plus a little noise."""
+    y, x = np.mgrid[0:height, 0:width] / max(height, width)
+    base = np.stack([np.sin(6 * x + seed), np.cos(5 * y - seed), np.sin(4 * (x + y))], -1)
+    return np.clip(127 + 100 * base + _image(seed, height, width) * 0.1 - 12, 0, 255
+                   ).astype(np.float32)
+
+
+def _masks():
+    """Two soft, complementary content masks whose boundary is a diagonal across tiles."""
+    y, x = np.mgrid[0:HEIGHT, 0:WIDTH]
+    first = np.clip((x - 0.8 * y - 100) / 40.0, 0, 1).astype(np.float32)
+    return [first, 1 - first]
+
+
+def _case(name):
+    """(inputs, config) of each situation the tiled objective must reproduce."""
+    content, styles = _smooth(1), [_smooth(2, 200, 256), _image(3, 160, 224)]
+    config = StyleTransferConfig(weights='random')
+    inputs = Inputs(content, styles[:1])
+    if name == 'one_style_tv':
+        config = config.replace(tv_weight=1e-2)
+    elif name == 'blend':
+        config = config.replace(style_blend_weights=(0.7, 0.3))
+        inputs = Inputs(content, styles)
+    elif name == 'masks':
+        style_masks = [np.tril(np.ones(s.shape[:2], np.float32)) for s in styles]
+        inputs = Inputs(content, styles, content_masks=_masks(), style_masks=style_masks)
+    elif name == 'preserve_colors':
+        config = config.replace(preserve_colors='luminance')
+        content, prepared = colour.prepare('luminance', content, styles[:1])
+        inputs = Inputs(content, prepared)
+    return inputs, config
+
+
+def _untiled(extractor, objective, image):
+    with tf.GradientTape() as tape:
+        x = tf.constant(image[None])
+        tape.watch(x)
+        losses = losses_at(objective, extractor, x, objective.layers)
+    return {k: float(v) for k, v in losses.items()}, tape.gradient(losses['total'], x).numpy()[0]
+
+
+_CACHE = {}
+
+
+def _evaluations(extractor, name):
+    """(untiled (losses, gradient), tiled (losses, gradient), objective) for a case, once."""
+    key = (id(extractor), name)
+    if key not in _CACHE:
+        inputs, config = _case(name)
+        objective = build_objective(extractor, inputs, config)
+        image = _image(10)
+        _CACHE[key] = (_untiled(extractor, objective, image),
+                       tiling.TiledObjective(extractor, objective, TILE).value_and_gradient(image),
+                       objective)
+    return _CACHE[key]
+
+
+def _relative(a, b):
+    return float(np.linalg.norm(np.asarray(a) - b) / np.linalg.norm(b))
+
+
+def _assert_equal(untiled, tiled):
+    (losses, gradient), (tiled_losses, tiled_gradient) = untiled, tiled
+    assert set(tiled_losses) == set(losses)
+    for term, value in losses.items():
+        assert abs(tiled_losses[term] - value) <= TOLERANCE * abs(value), term
+    assert _relative(tiled_gradient, gradient) <= TOLERANCE
+
+
+# ---- the halo and the tiles ----
+
+def test_receptive_radius_and_halo():
+    # S: pixels per position; each 3x3 conv adds S, each pooling doubles S.
+    assert tiling.receptive_radius('block1_conv1') == 1
+    assert tiling.receptive_radius('block2_conv1') == 2 + 2
+    assert tiling.receptive_radius('block4_conv2') == 6 + 4 * 4 + 2 * 8
+    assert tiling.receptive_radius('block5_conv1') == 54 + 16
+    assert tiling.required_halo(['block4_conv2']) == 40            # 38 up to the 8 px grid
+    assert tiling.required_halo(vgg_layers.STYLE_LAYERS) == 80     # 70 up to the 16 px grid
+    assert tiling.required_halo(['block1_conv1']) == 1
+
+
+@pytest.mark.parametrize('layer, halvings', [('block3_conv1', 2), ('block4_conv2', 3)])
+def test_receptive_radius_is_what_the_network_reads(random_extractor, layer, halvings):
+    """The pixels one feature's gradient reaches span exactly its block plus the radius."""
+    stride, radius, j = 2 ** halvings, tiling.receptive_radius(layer), 10
+    side = stride * (2 * j + 1)
+    image = tf.constant(_image(4, side, side)[None])
+    with tf.GradientTape() as tape:
+        tape.watch(image)
+        feature = tf.reduce_sum(random_extractor(image, layers=(layer,))[layer][0, j, j])
+    reached = np.nonzero(np.abs(tape.gradient(feature, image).numpy()[0]).sum(axis=(1, 2)))[0]
+    assert (reached.min(), reached.max()) == (j * stride - radius, j * stride + stride - 1 + radius)
+
+
+def test_tile_grid_partitions_pixels_and_features():
+    layers = vgg_layers.STYLE_LAYERS + vgg_layers.CONTENT_LAYERS
+    tiles = tiling.tile_grid(HEIGHT, WIDTH, 130, layers)   # rounded down to 128
+    assert [(t.y0, t.x0) for t in tiles[:4]] == [(0, 0), (0, 128), (0, 256), (128, 0)]
+    covered = np.zeros((HEIGHT, WIDTH), int)
+    for t in tiles:
+        covered[t.y0:t.y1, t.x0:t.x1] += 1
+        assert t.cy0 == max(t.y0 - 80, 0) and t.cx1 == min(t.x1 + 80, WIDTH)
+    assert np.all(covered == 1)
+    for halvings in range(5):
+        owned = np.zeros((HEIGHT >> halvings, WIDTH >> halvings), int)
+        for t in tiles:
+            r0, r1, c0, c1 = t.owned(halvings)
+            owned[r0:r1, c0:c1] += 1
+        assert np.all(owned == 1), halvings
+    with pytest.raises(ConfigError, match='tile_size'):
+        tiling.tile_grid(HEIGHT, WIDTH, 8, layers)
+
+
+# ---- tiled equals untiled ----
+
+@pytest.mark.slow
+@pytest.mark.parametrize('name', ['one_style_tv', 'blend', 'masks', 'preserve_colors'])
+def test_tiled_equals_untiled(random_extractor, name):
+    untiled, tiled, objective = _evaluations(random_extractor, name)
+    assert all(untiled[0][term] > 0 for term in ('content', 'style'))
+    if name == 'masks':
+        assert len(objective.regions) == 2
+    _assert_equal(untiled, tiled)
+
+
+@pytest.mark.slow
+def test_tiled_equals_untiled_with_real_weights(real_extractor):
+    _assert_equal(*_evaluations(real_extractor, 'one_style_tv')[:2])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('real', [False, True])
+def test_no_seam_at_tile_boundaries(random_extractor, real_extractor, real):
+    """The gradient on the pixels either side of every tile boundary is the untiled one."""
+    extractor = real_extractor if real else random_extractor
+    (_, gradient), (_, tiled), _ = _evaluations(extractor, 'one_style_tv')
+    rows = [r for b in range(TILE, HEIGHT, TILE) for r in (b - 1, b)]
+    cols = [c for b in range(TILE, WIDTH, TILE) for c in (b - 1, b)]
+    for seam in (np.s_[rows, :], np.s_[:, cols]):
+        assert _relative(tiled[seam], gradient[seam]) <= TOLERANCE
+
+
+@pytest.mark.slow
+def test_too_small_a_halo_is_caught(random_extractor, monkeypatch):
+    """The tests above can fail: with conv4_2's halo (40 px, too small for conv5_1's 70) the
+    style term and the gradient at the seams differ."""
+    (losses, gradient), _, objective = _evaluations(random_extractor, 'one_style_tv')
+    monkeypatch.setattr(tiling, 'required_halo', lambda layers: 40)
+    tiled_losses, tiled = tiling.TiledObjective(random_extractor, objective, TILE
+                                                ).value_and_gradient(_image(10))
+    assert abs(tiled_losses['style'] - losses['style']) > 10 * TOLERANCE * losses['style']
+    rows = [TILE - 1, TILE]
+    assert _relative(tiled[rows], gradient[rows]) > 10 * TOLERANCE
+
+
+def test_one_tile_is_the_untiled_evaluation(random_extractor):
+    """A tile as large as the image: the same losses and gradient, on a small image."""
+    config = StyleTransferConfig(weights='random', style_layers=('block1_conv1', 'block2_conv1'),
+                                 content_layers=('block2_conv2',), tv_weight=1e-2)
+    objective = build_objective(random_extractor, Inputs(_smooth(1, 40, 48), [_image(2, 32, 32)]),
+                                config)
+    image = _image(5, 40, 48)
+    _assert_equal(_untiled(random_extractor, objective, image),
+                  tiling.tiled_value_and_gradient(random_extractor, objective, image, 64))
+
+
+# ---- targets of images too large for one forward pass ----
+
+@pytest.mark.slow
+def test_tiled_features_and_grams_equal_untiled(random_extractor):
+    from tf_style import masks
+    from tf_style.losses import guided_gram, position_mean_gram
+    layers = vgg_layers.STYLE_LAYERS + vgg_layers.CONTENT_LAYERS
+    image, mask = _smooth(6, 120, 160), _masks()[0][:120, 100:260]
+    untiled = random_extractor(image[None], layers=layers)
+    tiled = tiling.tiled_features(random_extractor, image, layers, 64)
+    for name in layers:
+        assert tiled[name].shape == tuple(untiled[name].shape)
+        assert _relative(tiled[name], untiled[name].numpy()) <= TOLERANCE, name
+    guides = masks.at_layers(mask, layers)
+    for guided in (False, True):
+        grams = tiling.tiled_grams(random_extractor, image, layers, 64,
+                                   mask=mask if guided else None)
+        for name in layers:
+            expected = (guided_gram(untiled[name], guides[name]) if guided else
+                        position_mean_gram(untiled[name])).numpy()
+            assert _relative(grams[name].numpy(), expected) <= TOLERANCE, (name, guided)
+
+
+# ---- an optimizer driving the tiled objective ----
+
+@pytest.mark.slow
+def test_lbfgs_steps_on_tiled_match_untiled(random_extractor):
+    """tf_style.lbfgs.LBFGS, in a tf.function as optimize.py runs it, takes the same steps on
+    the tiled objective as on the untiled one (shallow layers: 3 x 3 tiles of 32 px, 12 px
+    halos, on a 96 x 80 image)."""
+    from tf_style.lbfgs import LBFGS
+    config = StyleTransferConfig(weights='random', content_layers=('block3_conv1',),
+                                 style_layers=('block1_conv1', 'block2_conv1', 'block3_conv1'),
+                                 tv_weight=1e-3)
+    objective = build_objective(random_extractor, Inputs(_smooth(1, 80, 96), [_image(2, 64, 64)]),
+                                config)
+    tiled = tiling.TiledObjective(random_extractor, objective, 32)
+    assert len(tiled.tiles(80, 96)) == 9
+
+    def untiled(image):
+        with tf.GradientTape() as tape:
+            tape.watch(image)
+            losses = losses_at(objective, random_extractor, image, objective.layers)
+        return losses, tape.gradient(losses['total'], image)
+
+    runs = []
+    for value_and_gradient in (untiled, tiled.tensor_value_and_gradient):
+        image = tf.Variable(_image(7, 80, 96)[None])
+        lbfgs = LBFGS(image, terms=StyleObjective.TERMS)
+        lbfgs.prime(value_and_gradient)
+        step = tf.function(lambda: lbfgs.step(value_and_gradient), autograph=False)
+        losses = [float(step()['total']) for _ in range(4)]
+        runs.append((losses, image.numpy()))
+    (losses, image), (tiled_losses, tiled_image) = runs
+    assert losses[-1] < losses[0]
+    np.testing.assert_allclose(tiled_losses, losses, rtol=TOLERANCE)
+    assert _relative(tiled_image, image) <= TOLERANCE
+
+
+def test_an_image_of_another_size_is_refused(random_extractor):
+    config = StyleTransferConfig(weights='random', content_layers=('block1_conv2',),
+                                 style_layers=('block1_conv1',))
+    objective = build_objective(random_extractor, Inputs(_image(1, 32, 32), [_image(2, 32, 32)]),
+                                config)
+    with pytest.raises(ValueError, match='another size'):
+        tiling.TiledObjective(random_extractor, objective, 16).value_and_gradient(_image(3, 48, 32))

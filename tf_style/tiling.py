@@ -1,0 +1,349 @@
+"""The paper's objective and its gradient for an image larger than memory, computed tile by tile.
+
+Exact, not an approximation: the losses and the gradient are those of the untiled image (to
+float32 rounding). The image lives in host memory (numpy); the network only ever sees one tile
+plus its halo, so its memory is bounded by the tile, not the image. See docs/tiling.md.
+
+- Tiles' interiors partition the image; interior offsets are multiples of the pooling grid of the
+  deepest layer used (2^halvings), and each tile runs through VGG19 with a halo of
+  `required_halo(layers)` pixels (none beyond the image: there the network's own zero padding
+  applies, as untiled). Every feature position whose pixel block lies in a tile's interior is
+  then computed exactly from that tile: the tile OWNS it, and the owned positions of all tiles
+  partition each layer's feature map.
+- Content (equation 1) and total variation are sums over positions: each tile adds its owned
+  part, and its gradient.
+- Style (equation 4) is a function of the whole image's Gram matrices, G = sum over tiles of the
+  owned positions' Grams. Pass 1 sums them (forward only); the loss and dL/dG then follow on the
+  host. Pass 2 backpropagates <dL/dG, G_tile> through each tile, whose gradient is the tile's
+  exact share of dL/dx, because dL/dx = sum_t dL/dG . dG_t/dx.
+- Gradients of overlapping halos are summed into the image's gradient.
+
+`TiledObjective(extractor, objective, tile_size).value_and_gradient(image)` is the evaluation;
+`tiled_features` and `tiled_grams` compute an objective's targets the same way, for content and
+style images too large for one pass of the network.
+"""
+
+import dataclasses
+from typing import Dict, List, Sequence, Tuple
+
+import numpy as np
+import tensorflow as tf
+
+from . import vgg_layers
+from .errors import ConfigError
+from .losses import content_loss, gram_matrix
+
+
+def receptive_radius(layer: str) -> int:
+    """How many pixels beyond its own pixel block a feature of `layer` depends on, each side.
+
+    A position of a layer with cumulative stride S (pixels per position) and radius R depends on
+    pixels [jS - R, jS + S - 1 + R]. A 3x3 stride-1 convolution reads the neighbouring positions,
+    so R grows by S; a 2x2 stride-2 pooling (average or max) reads two aligned positions, so R
+    stays and S doubles. Pixels: S = 1, R = 0.
+    """
+    stride, radius = 1, 0
+    for name in vgg_layers.LAYERS[:vgg_layers.depth(layer) + 1]:
+        if name.endswith('_pool'):
+            stride *= 2
+        else:
+            radius += stride
+    return radius
+
+
+def pooling_grid(layers: Sequence[str]) -> int:
+    """Pixels per position of the deepest of `layers`: tiles start on multiples of it."""
+    return 2 ** max(vgg_layers.halvings(name) for name in layers)
+
+
+def required_halo(layers: Sequence[str]) -> int:
+    """Pixels of context a tile needs on each side for its owned features at `layers` to be
+    exact: the deepest layer's receptive radius, rounded up to the pooling grid so that the
+    halo's start keeps every pooling window where it is in the whole image."""
+    grid = pooling_grid(layers)
+    radius = max(receptive_radius(name) for name in layers)
+    return -(-radius // grid) * grid
+
+
+@dataclasses.dataclass(frozen=True)
+class Tile:
+    """One tile: its interior [y0, y1) x [x0, x1) and the crop around it that the network sees,
+    [cy0, cy1) x [cx0, cx1) (the interior plus the halo, cut at the image's edges)."""
+    y0: int
+    y1: int
+    x0: int
+    x1: int
+    cy0: int
+    cy1: int
+    cx0: int
+    cx1: int
+
+    def owned(self, halvings: int) -> Tuple[int, int, int, int]:
+        """The feature rows and columns [r0, r1) x [c0, c1) this tile owns at a layer with
+        `halvings` poolings, in the whole feature map (valid pooling drops a ragged edge)."""
+        return (self.y0 >> halvings, self.y1 >> halvings,
+                self.x0 >> halvings, self.x1 >> halvings)
+
+    def offsets(self) -> np.ndarray:
+        """The interior in the crop's pixel coordinates: [y0, y1, x0, x1]."""
+        return np.array([self.y0 - self.cy0, self.y1 - self.cy0,
+                         self.x0 - self.cx0, self.x1 - self.cx0], np.int32)
+
+
+def _spans(length: int, tile: int, halo: int):
+    for start in range(0, length, tile):
+        end = min(start + tile, length)
+        yield start, end, max(start - halo, 0), min(end + halo, length)
+
+
+def tile_grid(height: int, width: int, tile_size: int, layers: Sequence[str],
+              halo: int = None) -> List[Tile]:
+    """The tiles of a height x width image for an objective reading `layers`, row by row.
+
+    `tile_size` (pixels of an interior's side) is rounded down to the pooling grid; the last
+    tile of a row or column takes what is left. `halo`: default `required_halo(layers)`.
+    """
+    grid = pooling_grid(layers)
+    if tile_size < grid:
+        raise ConfigError(f'tile_size must be at least {grid} px (the pooling grid of layer '
+                          f'{max(layers, key=vgg_layers.depth)}), got {tile_size}')
+    tile = tile_size // grid * grid
+    halo = required_halo(layers) if halo is None else halo
+    return [Tile(y0, y1, x0, x1, cy0, cy1, cx0, cx1)
+            for y0, y1, cy0, cy1 in _spans(height, tile, halo)
+            for x0, x1, cx0, cx1 in _spans(width, tile, halo)]
+
+
+def _owned(features, offsets, halvings):
+    """The owned positions of a crop's feature map [1, h, w, C], as float32."""
+    o = offsets // (2 ** halvings)
+    return tf.cast(features[:, o[0]:o[1], o[2]:o[3], :], tf.float32)
+
+
+def _owned_tv(crop, offsets):
+    """Total variation of the pixel pairs whose first pixel is in the interior (those pairs
+    partition the image's pairs; the second pixel is in the halo or beyond the image)."""
+    y0, y1, x0, x1 = offsets[0], offsets[1], offsets[2], offsets[3]
+    shape = tf.shape(crop)
+    dy = crop[:, y0 + 1:tf.minimum(y1, shape[1] - 1) + 1, x0:x1] - \
+        crop[:, y0:tf.minimum(y1, shape[1] - 1), x0:x1]
+    dx = crop[:, y0:y1, x0 + 1:tf.minimum(x1, shape[2] - 1) + 1] - \
+        crop[:, y0:y1, x0:tf.minimum(x1, shape[2] - 1)]
+    return tf.reduce_sum(tf.square(dy)) + tf.reduce_sum(tf.square(dx))
+
+
+def _compiled(function):
+    """`function` as a tf.function whose traces cover every tile shape after a few (relaxed
+    shapes), without autograph: plain TensorFlow code, as in optimize.py."""
+    return tf.function(function, autograph=False, reduce_retracing=True)
+
+
+def _owned_grams(extractor, layers: Sequence[str]):
+    """The compiled pass 1 for `layers` (repeats allowed: one per style term):
+    (crop, offsets, masks) -> the unnormalised Gram [1, C, C] of each layer's owned features,
+    weighted by the owned part of its mask (None: unweighted)."""
+    unique = tuple(dict.fromkeys(layers))
+
+    def grams(crop, offsets, masks):
+        features = extractor(crop, layers=unique)
+        result = []
+        for name, mask in zip(layers, masks):
+            f = _owned(features[name], offsets, vgg_layers.halvings(name))
+            result.append(gram_matrix(f if mask is None else f * mask))
+        return result
+    return _compiled(grams)
+
+
+def _owned_slice(array, tile, halvings):
+    """The positions `tile` owns of a whole-image map [1, h, w, C] (None stays None)."""
+    if array is None:
+        return None
+    r0, r1, c0, c1 = tile.owned(halvings)
+    return array[:, r0:r1, c0:c1, :]
+
+
+def _crop(image, tile):
+    return tf.constant(image[None, tile.cy0:tile.cy1, tile.cx0:tile.cx1])
+
+
+class TiledObjective:
+    """A `StyleObjective` evaluated tile by tile on host images (H x W x 3 float32, RGB 0..255).
+
+    `value_and_gradient(image)` -> (losses, gradient): the objective's terms as floats (the keys
+    of `StyleObjective.TERMS`) and d total / d image as an H x W x 3 float32 array, equal to the
+    untiled ones. The two per-tile functions are compiled once per objective (relaxed shapes:
+    a few traces cover the tile shapes), so build one per objective and reuse it.
+    """
+
+    def __init__(self, extractor, objective, tile_size: int):
+        self.extractor = extractor
+        self.objective = objective
+        self.tile_size = int(tile_size)
+        self.layers = tuple(vgg_layers.canonical(name) for name in objective.layers)
+        self.halo = required_halo(self.layers)
+        # (layer, target, mask or None, halvings) for every style term: each layer of each region.
+        self._style = [(name, target, mask, vgg_layers.halvings(name))
+                       for region in objective.regions for name, target, mask in region]
+        # On the host, in float64: the targets, and the guided Grams' divisors (sum of mask^2).
+        self._targets = [np.asarray(target, np.float64) for _, target, _, _ in self._style]
+        self._mask_norms = [None if mask is None else
+                            float(np.sum(np.square(np.asarray(mask, np.float64))))
+                            for _, _, mask, _ in self._style]
+        self._content = [(name, target, vgg_layers.halvings(name))
+                         for name, target in objective.content_targets.items()]
+        self._grams = _owned_grams(extractor, [name for name, *_ in self._style])
+        self._gradient = _compiled(self._tile_gradient)
+
+    def tiles(self, height: int, width: int) -> List[Tile]:
+        return tile_grid(height, width, self.tile_size, self.layers, self.halo)
+
+    # ---- the per-tile functions (graphs) ----
+
+    def _tile_gradient(self, crop, offsets, content_targets, masks, residuals):
+        """Pass 2: the tile's content and TV terms, and the gradient of its share of the total:
+        its content and TV terms plus sum over style terms of <dL/dG, G_tile>."""
+        objective = self.objective
+        with tf.GradientTape() as tape:
+            tape.watch(crop)
+            features = self.extractor(crop, layers=self.layers)
+            content = tf.constant(0.0)
+            for (name, _, halvings), target in zip(self._content, content_targets):
+                content += objective.content_layer_weights[name] * content_loss(
+                    _owned(features[name], offsets, halvings), target)
+            style = tf.constant(0.0)
+            for (name, _, _, halvings), mask, residual in zip(self._style, masks, residuals):
+                f = _owned(features[name], offsets, halvings)
+                style += tf.reduce_sum(residual * gram_matrix(f if mask is None else f * mask))
+            tv = _owned_tv(crop, offsets) if objective.tv_weight else tf.constant(0.0)
+            share = objective.content_weight * content + style + objective.tv_weight * tv
+        return content, tv, tape.gradient(share, crop)
+
+    # ---- the host side ----
+
+    def _masks(self, tile):
+        """The owned part of each style term's mask (None where the term has none)."""
+        return [_owned_slice(mask, tile, halvings) for _, _, mask, halvings in self._style]
+
+    def style_terms(self, image: np.ndarray):
+        """Pass 1 and the style loss: (style loss, [dL_total / dG per style term])."""
+        sums = [0.0] * len(self._style)
+        for tile in self.tiles(*image.shape[:2]):
+            grams = self._grams(_crop(image, tile), tf.constant(tile.offsets()),
+                                self._masks(tile))
+            sums = [s + g.numpy().astype(np.float64) for s, g in zip(sums, grams)]
+        style, residuals = 0.0, []
+        height, width = image.shape[:2]
+        for (name, _, _, halvings), gram, target, mask_norm in zip(
+                self._style, sums, self._targets, self._mask_norms):
+            # Normalised as position_mean_gram (no mask) or guided_gram divide the whole Gram.
+            norm = (height >> halvings) * (width >> halvings) if mask_norm is None else mask_norm
+            n = target.shape[-1]
+            difference = gram / norm - target
+            weight = self.objective.style_layer_weights[name]
+            style += weight * float(np.sum(np.square(difference))) / (4.0 * n * n)
+            residuals.append(tf.constant(
+                (self.objective.style_weight * weight * 2.0 / (4.0 * n * n * norm)) * difference,
+                tf.float32))
+        return style, residuals
+
+    def value_and_gradient(self, image: np.ndarray) -> Tuple[Dict[str, float], np.ndarray]:
+        """The objective's terms at `image` (H x W x 3) and d total / d image (H x W x 3)."""
+        image = np.asarray(image, np.float32)
+        if image.ndim != 3:
+            raise ValueError(f'image must be H x W x 3, got shape {image.shape}')
+        height, width = image.shape[:2]
+        for name, target, n in self._content:
+            if tuple(target.shape[1:3]) != (height >> n, width >> n):
+                raise ValueError(f'image of {height} x {width} px for an objective built for '
+                                 f'another size ({name}: {tuple(target.shape[1:3])} positions)')
+        style, residuals = self.style_terms(image) if self._style else (0.0, [])
+        content = tv = 0.0
+        gradient = np.zeros_like(image)
+        for tile in self.tiles(*image.shape[:2]):
+            targets = [_owned_slice(target, tile, halvings)
+                       for _, target, halvings in self._content]
+            c, t, g = self._gradient(_crop(image, tile), tf.constant(tile.offsets()),
+                                     targets, self._masks(tile), residuals)
+            content += float(c)
+            tv += float(t)
+            gradient[tile.cy0:tile.cy1, tile.cx0:tile.cx1] += g.numpy()[0]
+        o = self.objective
+        losses = {'content': content, 'style': style, 'tv': tv,
+                  'total': o.content_weight * content + o.style_weight * style + o.tv_weight * tv}
+        return losses, gradient
+
+    def tensor_value_and_gradient(self, image):
+        """`value_and_gradient` for TensorFlow callers such as `tf_style.lbfgs.LBFGS`:
+        image [1, H, W, 3] -> ({term: float32 scalar}, gradient [1, H, W, 3]). The evaluation
+        runs on the host (tf.py_function), also when the caller is a tf.function; keep the
+        caller's variables in host memory (tf.device('/CPU:0')) for images larger than a GPU's.
+        """
+        terms = ('content', 'style', 'tv', 'total')
+
+        def host(x):
+            losses, gradient = self.value_and_gradient(x.numpy()[0])
+            return [np.float32(losses[k]) for k in terms] + [gradient[None]]
+        *values, gradient = tf.py_function(host, [image], [tf.float32] * 5)
+        for value in values:
+            value.set_shape([])
+        gradient.set_shape(image.shape)
+        return dict(zip(terms, values)), gradient
+
+
+def tiled_value_and_gradient(extractor, objective, image: np.ndarray, tile_size: int
+                             ) -> Tuple[Dict[str, float], np.ndarray]:
+    """One tiled evaluation: `TiledObjective(extractor, objective, tile_size)
+    .value_and_gradient(image)`. Build a TiledObjective instead to evaluate repeatedly."""
+    return TiledObjective(extractor, objective, tile_size).value_and_gradient(image)
+
+
+def tiled_features(extractor, image: np.ndarray, layers: Sequence[str], tile_size: int
+                   ) -> Dict[str, np.ndarray]:
+    """`extractor(image[None], layers)` computed tile by tile, as host arrays [1, h, w, C]
+    (float32): content targets of an image too large for one forward pass."""
+    image = np.asarray(image, np.float32)
+    layers = tuple(vgg_layers.canonical(name) for name in layers)
+    height, width = image.shape[:2]
+
+    def owned(crop, offsets):
+        features = extractor(crop, layers=layers)
+        return [_owned(features[name], offsets, vgg_layers.halvings(name)) for name in layers]
+    forward = _compiled(owned)
+    result = {}
+    for tile in tile_grid(height, width, tile_size, layers):
+        for name, f in zip(layers, forward(_crop(image, tile), tf.constant(tile.offsets()))):
+            n = vgg_layers.halvings(name)
+            if name not in result:
+                result[name] = np.zeros((1, height >> n, width >> n, f.shape[-1]), np.float32)
+            r0, r1, c0, c1 = tile.owned(n)
+            result[name][:, r0:r1, c0:c1] = f.numpy()
+    return result
+
+
+def tiled_grams(extractor, image: np.ndarray, layers: Sequence[str], tile_size: int,
+                mask: np.ndarray = None) -> Dict[str, tf.Tensor]:
+    """The Gram matrices per position of `image` at `layers`, [1, C, C] each, computed tile by
+    tile: `position_mean_gram` of the untiled features, or with `mask` (H x W) `guided_gram`
+    with the mask pooled to each layer as `masks.at_layers` does. Style targets of an image too
+    large for one forward pass."""
+    image = np.asarray(image, np.float32)
+    layers = tuple(vgg_layers.canonical(name) for name in layers)
+    height, width = image.shape[:2]
+    guides = None
+    if mask is not None:
+        from .masks import at_layers
+        guides = at_layers(mask, layers)
+    grams = _owned_grams(extractor, layers)
+    sums = [0.0] * len(layers)
+    for tile in tile_grid(height, width, tile_size, layers):
+        masks = [_owned_slice(None if guides is None else guides[name], tile,
+                              vgg_layers.halvings(name)) for name in layers]
+        parts = grams(_crop(image, tile), tf.constant(tile.offsets()), masks)
+        sums = [s + g.numpy().astype(np.float64) for s, g in zip(sums, parts)]
+    result = {}
+    for name, gram in zip(layers, sums):
+        n = vgg_layers.halvings(name)
+        norm = ((height >> n) * (width >> n) if guides is None else
+                float(np.sum(np.square(np.asarray(guides[name], np.float64)))))
+        result[name] = tf.constant(gram / norm, tf.float32)
+    return result
