@@ -20,3 +20,7 @@ class ConfigError(TfStyleError):
 
 class WeightsError(TfStyleError):
     """VGG19 weights could not be found or loaded."""
+
+
+class VideoError(TfStyleError):
+    """A clip could not be read or written, or its frames cannot be stylized together."""
