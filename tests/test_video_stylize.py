@@ -46,7 +46,8 @@ def test_yields_one_frame_per_input_frame_lazily(random_extractor):
     source = Counted(pan())
     calls = []
     out = SV.stylize_video(source, STYLE, extractor=random_extractor, first_frame_iterations=3,
-                           iterations=2, temporal_weight=0, frame_count=FRAMES,
+                           iterations=2, temporal_weight=0, warped_start=True,
+                           frame_count=FRAMES,
                            callback=calls.append, report_every=1, **OPTIONS)
     assert source.taken == 0  # nothing happens before the first frame is asked for
     first = next(out)
@@ -62,7 +63,7 @@ def test_later_frames_start_from_the_previous_result_warped(random_extractor):
     frames = pan()
     results = list(SV.stylize_video_results(
         iter(frames[:3]), STYLE, extractor=random_extractor, first_frame_iterations=3,
-        iterations=0, temporal_weight=0, **OPTIONS))
+        iterations=0, temporal_weight=0, warped_start=True, **OPTIONS))
     # With no iterations a later frame is its start: the previous result carried by the flow.
     for t in (1, 2):
         backward = F.flow(frames[t], frames[t - 1])
@@ -70,6 +71,18 @@ def test_later_frames_start_from_the_previous_result_warped(random_extractor):
         np.testing.assert_array_equal(results[t].image, expected)
         assert results[t].mask.shape == (36, SIZE) and results[t].mask[:, -2:].max() == 0
     assert np.abs(results[1].image.astype(int) - results[0].image).mean() > 1  # it moved
+
+
+def test_temporal_weight_0_is_frame_by_frame(random_extractor):
+    frames = pan()
+    # Each frame starts as init says, not from the previous result: with init='content' and no
+    # iterations, each output is its own frame.
+    results = list(SV.stylize_video_results(
+        iter(frames[:3]), STYLE, extractor=random_extractor, first_frame_iterations=0,
+        iterations=5, temporal_weight=0, init='content', **OPTIONS))
+    for frame, result in zip(frames, results):
+        np.testing.assert_array_equal(result.image, images.to_uint8(frame))
+        assert result.result.iterations == 0
 
 
 def test_warping_error_is_0_for_the_input_and_large_for_noise():
@@ -86,6 +99,7 @@ def test_warping_error_is_0_for_the_input_and_large_for_noise():
     (dict(iterations=-1), 'iterations must be'),
     (dict(long_term=True), 'long_term'),
     (dict(passes=2), 'passes must be 1'),
+    (dict(temporal_weight=1.0, warped_start=False), 'needs warped_start'),
     (dict(init_image=np.zeros((4, 4, 3))), 'init_image is per image'),
 ])
 def test_bad_options_raise_config_error_before_any_frame_is_read(options, message):

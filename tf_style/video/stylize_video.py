@@ -83,13 +83,18 @@ def stylize_video_results(
         temporal_weight: float = TEMPORAL_WEIGHT, long_term: bool = False, passes: int = 1,
         first_frame_iterations: int = FIRST_FRAME_ITERATIONS,
         iterations: int = LATER_FRAME_ITERATIONS, flow: str = 'dis',
+        warped_start: Optional[bool] = None,
         callback: Optional[Callable[[VideoProgress], None]] = None,
         frame_count: Optional[int] = None, extractor=None,
         **stylize_options) -> Iterator[FrameResult]:
     """Stylizes the frames of a clip (H x W x 3 arrays, 0..255, all one size) one at a time, each
     starting from the previous result warped by the optical flow, with the short-term temporal
-    loss weighted by `temporal_weight` (0: frame by frame from the warped start, no loss).
+    loss weighted by `temporal_weight`.
 
+    `temporal_weight` = 0 is frame by frame, the baseline the paper improves on: every frame is
+    stylized as the first is (`init`, `first_frame_iterations`, the same seed). `warped_start`
+    overrides whether later frames start from the warped previous result (None: when
+    temporal_weight > 0), for the paper's ablation: warped start without the loss.
     `first_frame_iterations` for the first frame (which starts as `init` says), `iterations` for
     each later one. `flow`: 'dis' or 'farneback' (flow.METHODS). `callback(VideoProgress)` every
     `report_every` iterations of each frame. `frame_count` (optional) is only for the callback's
@@ -103,12 +108,14 @@ def stylize_video_results(
     from ..optimize import stylize
 
     _check_options(temporal_weight, long_term, passes, first_frame_iterations, iterations, flow,
-                   stylize_options)
+                   warped_start, stylize_options)
     config = StyleTransferConfig(**{k: v for k, v in stylize_options.items()
                                     if k in _CONFIG_FIELDS})
     styles = [style] if isinstance(style, np.ndarray) and style.ndim == 3 else list(style)
     clip_start = time.perf_counter()
-    timing = _Timing(frame_count, iterations)
+    if warped_start is None:
+        warped_start = temporal_weight > 0
+    timing = _Timing(frame_count, iterations if warped_start else first_frame_iterations)
     previous_frame = previous_image = None
     for index, frame in enumerate(frames):
         frame = images.resize_long_side(frame, config.image_size)
@@ -123,7 +130,7 @@ def stylize_video_results(
         options = dict(stylize_options, extractor=extractor,
                        callback=timing.reporter(index, callback, clip_start) if callback else None)
         warped = mask = None
-        if previous_frame is None:
+        if previous_frame is None or not warped_start:
             options['iterations'] = first_frame_iterations
         else:
             warped, mask = carry_over(previous_frame, frame, previous_image, flow)
@@ -146,10 +153,13 @@ _CONFIG_FIELDS = {f.name for f in dataclasses.fields(StyleTransferConfig)}
 
 
 def _check_options(temporal_weight, long_term, passes, first_frame_iterations, iterations, flow,
-                   stylize_options):
+                   warped_start, stylize_options):
     if not (isinstance(temporal_weight, (int, float)) and np.isfinite(temporal_weight)
             and temporal_weight >= 0):
         raise ConfigError(f'temporal_weight must be a finite number >= 0, got {temporal_weight!r}')
+    if temporal_weight and warped_start is False:
+        raise ConfigError('temporal_weight > 0 needs warped_start: the temporal loss pulls '
+                          'towards the warped previous frame')
     if long_term:
         raise ConfigError('long_term: the long-term temporal loss is not built yet')
     if passes != 1:
