@@ -2,7 +2,7 @@ import subprocess
 
 import pytest
 
-from tf_style import benchmark
+from tf_style.tools import benchmark
 from tf_style.config import StyleTransferConfig
 
 

@@ -140,14 +140,14 @@ def test_convert_weights_then_stylize_offline(inputs, tmp_path):
 
 
 def test_convert_weights_normalizes_on_a_directory(inputs, tmp_path):
-    from tf_style import images, network, normalize
+    from tf_style import images, network, normalize, weights as vgg_weights
     weights = tmp_path / 'normalized.weights.h5'
     r = run_bin('convert_weights', '--source=random', '--normalize', '--image_size=48',
                 f'--calibration_dir={tmp_path}', '--output', weights)
     assert r.returncode == 0, r.stderr
     assert 'normalized on 2 images' in r.stdout
     calibration = [images.resize_long_side(x, 48) for x in images.load_directory(str(tmp_path))]
-    means = normalize.activation_means(network.VGG19Features(network.load_vgg19(str(weights))),
+    means = normalize.activation_means(network.VGG19Features(vgg_weights.load_vgg19(str(weights))),
                                        calibration)
     for name, m in means.items():
         assert np.median(m[m > 0]) == pytest.approx(1.0, rel=1e-3), name

@@ -7,7 +7,8 @@ import tensorflow as tf
 from conftest import example
 from tf_style.checkpoint import Checkpointer
 from tf_style.errors import TfStyleError
-from tf_style.optimize import MAX_FAULTS, stylize
+from tf_style.adam import MAX_FAULTS
+from tf_style.transfer import stylize
 
 OPTIONS = dict(image_size=48, seed=3, weights='random', init='noise')
 

@@ -8,11 +8,11 @@ import pytest
 import tensorflow as tf
 
 from conftest import example
-from tf_style import network
+from tf_style import network, weights
 from tf_style.errors import ConfigError, TfStyleError
 from tf_style.export import export_extractor, load_extractor
 from tf_style.losses import gram_matrix
-from tf_style.optimize import stylize
+from tf_style.transfer import stylize
 
 LAYERS = ('block1_conv1', 'block3_conv1', 'block4_conv2', 'block5_conv1')
 
@@ -75,7 +75,7 @@ def test_stylize_with_an_exported_extractor(exported, random_extractor):
 
 def test_the_export_holds_plain_convolutions(tmp_path):
     # Even from an extractor that computes block4 and block5 as shifted matmuls.
-    features = network.VGG19Features(network.load_vgg19('random'), matmul_convs=True)
+    features = network.VGG19Features(weights.load_vgg19('random'), matmul_convs=True)
     path = export_extractor(str(tmp_path / 'vgg'), features, layers=LAYERS)
     graph = tf.saved_model.load(path).signatures['serving_default'].graph.as_graph_def()
     ops = [node.op for function in graph.library.function for node in function.node_def]

@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 
 from conftest import ROOT, run_bin
-from tf_style import figures
+from tf_style.tools import figures
 from tf_style.config import StyleTransferConfig
 
 

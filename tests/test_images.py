@@ -157,7 +157,7 @@ def test_unwritable_output_is_refused(tmp_path):
 
 
 def test_contact_sheet_lays_out_tiles_with_captions():
-    from tf_style.images import contact_sheet
+    from tf_style.tools.sheets import contact_sheet
     red = np.zeros((20, 40, 3), np.uint8)
     red[..., 0] = 255
     blue = np.zeros((40, 20, 3), np.uint8)
@@ -210,7 +210,8 @@ def test_write_text_is_atomic_and_replaces(tmp_path):
 def test_inset_goes_bottom_left_in_a_white_frame():
     image = np.zeros((40, 60, 3), np.float32)
     inset = np.full((10, 20, 3), 100.0, np.float32)
-    out = images.with_inset(image, inset, fraction=0.5)   # inset: 30 px long side, 15 high
+    from tf_style.tools.sheets import with_inset
+    out = with_inset(image, inset, fraction=0.5)   # inset: 30 px long side, 15 high
     assert out.shape == image.shape and image.max() == 0  # the input is not changed
     assert (out[-15:, :30] == 100).all() and (out[-16, :31] == 255).all()
     assert (out[:24] == 0).all() and (out[:, 31:] == 0).all()

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tf_style import network
+from tf_style import frozen_conv, network, weights
 from tf_style.errors import WeightsError
 
 ALL = network.vgg_layers.LAYERS
@@ -57,7 +57,7 @@ def test_input_gradient_equals_keras(precision, matmul_convs):
     # FrozenConv2D computes the input gradient as a forward convolution with the rotated
     # kernel (or, for block4 and block5 in float32, as shifted matmuls, in a graph only): it must
     # be TensorFlow's own gradient of Keras' Conv2D, through the network.
-    vgg19 = network.load_vgg19('random', seed=5)
+    vgg19 = weights.load_vgg19('random', seed=5)
     features = network.VGG19Features(vgg19, pooling='max', precision=precision,
                                      matmul_convs=matmul_convs)
     assert features.model(ALL).get_layer('block4_conv2').as_matmuls is bool(matmul_convs)
@@ -86,24 +86,23 @@ def test_shifted_matmuls_are_the_same_convolution():
     x = tf.random.normal([2, 7, 10, 16], seed=1)
     kernel = tf.random.normal([3, 3, 16, 8], seed=2)
     expected = tf.nn.conv2d(x, kernel, 1, 'SAME').numpy()
-    ours = tf.function(network.shifted_matmuls)(x, kernel).numpy()
+    ours = tf.function(frozen_conv.shifted_matmuls)(x, kernel).numpy()
     np.testing.assert_allclose(ours, expected, rtol=1e-5, atol=1e-4)
 
 
-def test_float32_matmuls_only_on_a_onednn_cpu(monkeypatch):
-    gpu = bool(tf.config.list_physical_devices('GPU'))
-    for onednn in (True, False):
-        monkeypatch.setattr(network, 'onednn_enabled', lambda: onednn)
-        assert network.float32_matmuls_are_faster() is (onednn and not gpu)
-        features = network.VGG19Features(network.load_vgg19('random'))
-        assert features.model(ALL).get_layer('block5_conv1').as_matmuls is (onednn and not gpu)
+def test_float32_matmuls_follow_the_hardware_decision(monkeypatch):
+    from tf_style import hardware
+    for faster in (True, False):
+        monkeypatch.setattr(hardware, 'matmul_convs_are_faster', lambda caps: faster)
+        features = network.VGG19Features(weights.load_vgg19('random'))
+        assert features.model(ALL).get_layer('block5_conv1').as_matmuls is faster
         mixed = features.with_precision('mixed').model(ALL).get_layer('block5_conv1')
         assert not mixed.as_matmuls
 
 
 def test_rotated_kernel():
     kernel = np.arange(3 * 3 * 2 * 4, dtype=np.float32).reshape(3, 3, 2, 4)
-    rotated = network.rotate_kernel(kernel)
+    rotated = frozen_conv.rotate_kernel(kernel)
     assert rotated.shape == (3, 3, 4, 2)
     assert rotated[0, 0, 3, 1] == kernel[2, 2, 1, 3] and rotated[2, 1, 0, 1] == kernel[0, 1, 1, 0]
 
@@ -121,9 +120,9 @@ def test_caffe_preprocessing():
 
 
 def test_random_weights_are_seeded():
-    a = network.load_vgg19('random', seed=3).get_layer('block1_conv1').get_weights()[0]
-    b = network.load_vgg19('random', seed=3).get_layer('block1_conv1').get_weights()[0]
-    c = network.load_vgg19('random', seed=4).get_layer('block1_conv1').get_weights()[0]
+    a = weights.load_vgg19('random', seed=3).get_layer('block1_conv1').get_weights()[0]
+    b = weights.load_vgg19('random', seed=3).get_layer('block1_conv1').get_weights()[0]
+    c = weights.load_vgg19('random', seed=4).get_layer('block1_conv1').get_weights()[0]
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, c)
 
@@ -144,7 +143,7 @@ def write_legacy_h5(model, path):
 
 @pytest.mark.parametrize('fmt', ['legacy.h5', 'keras3.weights.h5'])
 def test_weights_file_formats(tmp_path, fmt):
-    source = network.load_vgg19('random', seed=11)
+    source = weights.load_vgg19('random', seed=11)
     path = str(tmp_path / fmt)
     if fmt == 'legacy.h5':
         write_legacy_h5(source, path)
@@ -186,28 +185,5 @@ def test_imagenet_download_failure_names_the_way_out(monkeypatch, tmp_path):
     with pytest.raises(WeightsError) as e:
         network.build_extractor('imagenet')
     message = str(e.value)
-    assert '--weights=FILE' in message and network.IMAGENET_WEIGHTS_FILE in message
+    assert 'weights=FILE' in message and weights.IMAGENET_WEIGHTS_FILE in message
     assert str(tmp_path) in message and '\n' not in message
-
-
-def test_auto_precision_is_mixed_only_where_bfloat16_is_fast(monkeypatch, random_extractor):
-    for fast, expected in ((True, 'mixed'), (False, 'float32')):
-        monkeypatch.setattr(network, 'bfloat16_is_fast', lambda: fast)
-        assert network.resolve_precision('auto', random_extractor) == expected
-        for explicit in ('float32', 'mixed'):
-            assert network.resolve_precision(explicit, random_extractor) == explicit
-    # An exported extractor computes in float32 only.
-    monkeypatch.setattr(network, 'bfloat16_is_fast', lambda: True)
-    assert network.resolve_precision('auto', object()) == 'float32'
-
-
-def test_bfloat16_is_fast_needs_amx_and_onednn(monkeypatch, tmp_path):
-    cpuinfo = tmp_path / 'cpuinfo'
-    cpuinfo.write_text('processor\t: 0\nflags\t\t: fpu avx512f avx512_bf16 amx_bf16 amx_tile\n')
-    assert {'amx_bf16', 'avx512_bf16'} <= network.cpu_flags(str(cpuinfo))
-    assert network.cpu_flags(str(tmp_path / 'missing')) == set()
-    for flags, onednn, expected in (({'amx_bf16'}, True, True), ({'amx_bf16'}, False, False),
-                                    ({'avx2', 'avx512_bf16'}, True, False)):
-        monkeypatch.setattr(network, 'cpu_flags', lambda: flags)
-        monkeypatch.setattr(network, 'onednn_enabled', lambda: onednn)
-        assert network.bfloat16_is_fast() is expected, (flags, onednn)

@@ -3,7 +3,7 @@ import pytest
 import tensorflow as tf
 
 from conftest import example
-from tf_style import network, normalize
+from tf_style import network, normalize, weights
 from tf_style.errors import ConfigError
 
 DEEP = ('block5_conv4', 'block5_pool')
@@ -17,9 +17,9 @@ def calibration():
 @pytest.fixture(scope='module')
 def normalized(hed_weights, calibration):
     """(original model, normalized model, scales), each model loaded afresh from the HED file."""
-    original = network.load_vgg19(hed_weights)
-    model = network.load_vgg19(hed_weights)
-    scales = normalize.normalize_vgg19(model, calibration)
+    original = weights.load_vgg19(hed_weights)
+    model = weights.load_vgg19(hed_weights)
+    scales = normalize.normalize_vgg19(model, network.VGG19Features(model), calibration)
     return original, model, scales
 
 
@@ -54,7 +54,7 @@ def test_output_is_unchanged_up_to_the_per_channel_scales(normalized):
 def test_normalizing_twice_changes_nothing(normalized, calibration):
     _, model, _ = normalized
     weights = [layer.get_weights() for layer in model.layers]
-    scales = normalize.normalize_vgg19(model, calibration)
+    scales = normalize.normalize_vgg19(model, network.VGG19Features(model), calibration)
     for name, s in scales.items():
         np.testing.assert_allclose(s, 1.0, rtol=1e-3, err_msg=name)
     for layer, before in zip(model.layers, weights):
@@ -75,7 +75,7 @@ def test_no_calibration_images():
 
 
 def test_stylize_normalizes_on_its_inputs_and_refuses_a_plain_extractor(random_extractor):
-    from tf_style.optimize import stylize
+    from tf_style.transfer import stylize
     content, style = example('tubingen', 32), example('starry_night', 32)
     with pytest.raises(ConfigError, match='not normalized'):
         stylize(content, style, extractor=random_extractor, normalize_weights=True,
@@ -88,7 +88,7 @@ def test_stylize_normalizes_on_its_inputs_and_refuses_a_plain_extractor(random_e
                      iterations=2, seed=0, calibration_images=[extra])
     assert result.completed and result.config.normalize_weights
     # The same normalization by hand: build_extractor on the images stylize names.
-    from tf_style.optimize import calibration_set, scaled_inputs
+    from tf_style.inputs import calibration_set, scaled_inputs
     inputs = scaled_inputs(result.config, content, [style])[-1]
     images = calibration_set(result.config, inputs, [extra])
     assert len(images) == 3 and images[0] is inputs.content and images[1] is inputs.styles[0]

@@ -4,7 +4,8 @@ import pytest
 from conftest import example
 from tf_style import colour
 from tf_style.errors import ConfigError
-from tf_style.optimize import initial_image, stylize
+from tf_style.inputs import initial_image
+from tf_style.transfer import stylize
 
 TINY = dict(image_size=32, weights='random')
 
@@ -144,7 +145,8 @@ def test_coarse_to_fine_reports_each_scale(random_extractor, tiny_pair):
 
 def test_mixed_precision_loss_is_close_to_float32(random_extractor):
     from tf_style.config import StyleTransferConfig
-    from tf_style.optimize import Inputs, evaluate
+    from tf_style.inputs import Inputs
+    from tf_style.objective import evaluate
     pair = example('tubingen', 64), example('starry_night', 64)
     inputs = Inputs(pair[0], [pair[1]])
     config = StyleTransferConfig(image_size=64)
@@ -312,8 +314,8 @@ def test_a_stalled_mixed_run_goes_on_in_float32(random_extractor, tiny_pair, mon
 
 
 def test_auto_precision_is_resolved_in_the_result(random_extractor, tiny_pair, monkeypatch):
-    from tf_style import network
+    from tf_style import hardware
     for fast, expected in ((True, 'mixed'), (False, 'float32')):
-        monkeypatch.setattr(network, 'bfloat16_is_fast', lambda: fast)
+        monkeypatch.setattr(hardware, 'bfloat16_is_fast', lambda caps, fast=fast: fast)
         result = stylize(*tiny_pair, extractor=random_extractor, iterations=1, **TINY)
         assert result.config.precision == expected

@@ -10,9 +10,9 @@ The public API is imported lazily, so `import tf_style` is cheap and does no Ten
 import importlib
 
 _EXPORTS = {
-    'stylize': 'tf_style.optimize',
-    'StylizeResult': 'tf_style.optimize',
-    'Progress': 'tf_style.optimize',
+    'stylize': 'tf_style.transfer',
+    'StylizeResult': 'tf_style.transfer',
+    'Progress': 'tf_style.transfer',
     'StyleTransferConfig': 'tf_style.config',
     'VGG19Features': 'tf_style.network',
     'build_extractor': 'tf_style.network',
@@ -26,7 +26,7 @@ _EXPORTS = {
 }
 
 __all__ = sorted(_EXPORTS)
-__version__ = '0.8.2'
+__version__ = '0.9.0'
 
 
 def __getattr__(name):

@@ -1,13 +1,20 @@
 """User-facing errors.
 
-Everything a user can get wrong (a bad path, a bad flag value, missing weights) raises a subclass
-of `TfStyleError` whose message is one line that says what to do. The binaries print that line
-and exit non-zero; anything else escaping is a bug in tf_style.
+Everything a user can get wrong (a bad path, a bad setting, missing weights) raises a subclass of
+`TfStyleError` whose message is one line that says what to do. Messages name library options
+(`image_size`); `option` says which one, so that a binary can name its flag (`--image_size`)
+instead. Anything else escaping is a bug in tf_style.
 """
+
+from typing import Optional
 
 
 class TfStyleError(Exception):
     """Base class of the errors caused by the input, not by a bug."""
+
+    def __init__(self, message: str, option: Optional[str] = None):
+        super().__init__(message)
+        self.option = option
 
 
 class ImageError(TfStyleError):

@@ -40,7 +40,8 @@ class LBFGS:
     """Limited-memory BFGS for one variable with box bounds.
 
     `step(value_and_gradient)` runs one iteration, where `value_and_gradient(x)` returns
-    `(losses, gradient)` for a tensor shaped like the variable, `losses['total']` the objective.
+    `(losses, gradient)` for a tensor shaped like the variable, `losses['total']` the objective;
+    it returns the losses at the new point, and that point (the variable).
     """
 
     def __init__(self, variable: tf.Variable, history: int = 10, learning_rate: float = 1.0,
@@ -79,6 +80,15 @@ class LBFGS:
         return [self.s, self.y, self.rho, self.pairs, self.iterations, self.evaluations,
                 self.converged, self.stalled_pairs, self.steepest_step, self.losses,
                 self.gradient, self.evaluated]
+
+    def stalled(self) -> bool:
+        """Whether a line search has found no decrease (the loss can go no lower along its
+        directions, or rounding hides what is left)."""
+        return int(self.stalled_pairs) >= 0
+
+    def failed(self) -> bool:
+        """Never: a non-finite trial point is never accepted."""
+        return False
 
     def forget_stall(self):
         """Goes on from the current point as if the last line search had not failed: with the
@@ -126,14 +136,14 @@ class LBFGS:
     # cost a second of tracing in every process).
     @tf.autograph.experimental.do_not_convert
     def step(self, value_and_gradient):
-        """One iteration; returns the losses at the new point."""
+        """One iteration; returns the losses at the new point and the point."""
         evaluate = self._evaluator(value_and_gradient)
         x = tf.reshape(self.variable, [-1])
         if not self._primed:  # decided when the step is traced
             self._evaluate_start(evaluate, x)
         losses = tf.cond(self.converged, self._kept, lambda: self._iterate(evaluate, x))
         self.iterations.assign_add(1)
-        return losses
+        return losses, self.variable
 
     def _iterate(self, evaluate, x):
         f, g = self.losses[self.terms.index('total')], self.gradient.read_value()

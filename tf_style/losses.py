@@ -71,6 +71,13 @@ def total_variation_loss(image):
     return tf.reduce_sum(tf.square(dy)) + tf.reduce_sum(tf.square(dx))
 
 
+def temporal_loss(image, warped, mask):
+    """Ruder, Dosovitskiy & Brox (2016), eq. 3: 1/D sum c (x - w)^2, D = H x W x 3; `warped` is
+    the previous stylized frame warped by the optical flow, `mask` (c) is 0 where the flow is
+    unreliable."""
+    return tf.reduce_sum(mask * tf.square(image - warped)) / tf.cast(tf.size(image), tf.float32)
+
+
 class StyleObjective:
     """alpha * L_content + beta * L_style (+ tv_weight * L_tv), for fixed targets.
 
@@ -85,13 +92,14 @@ class StyleObjective:
     """
 
     # The keys of what a call returns.
-    TERMS = ('content', 'style', 'tv', 'total')
+    TERMS = ('content', 'style', 'tv', 'temporal', 'total')
 
     def __init__(self, content_targets: Mapping[str, tf.Tensor], style_targets, *,
                  style_guides: Optional[Sequence[Mapping[str, tf.Tensor]]] = None,
                  content_weight: float = 1.0, style_weight: float = 1e3, tv_weight: float = 0.0,
                  content_layer_weights: Optional[Sequence[float]] = None,
-                 style_layer_weights: Optional[Sequence[float]] = None):
+                 style_layer_weights: Optional[Sequence[float]] = None,
+                 temporal_target=None, temporal_mask=None, temporal_weight: float = 0.0):
         self.content_targets = {k: tf.cast(v, tf.float32) for k, v in content_targets.items()}
         regions = style_targets if style_guides is not None else [style_targets]
         self.regions = []
@@ -110,6 +118,11 @@ class StyleObjective:
         # The paper's w_l = 1 / (number of active layers).
         self.style_layer_weights = dict(zip(
             style_layers, style_layer_weights or [1.0 / max(n_style, 1)] * n_style))
+        self.temporal_weight = float(temporal_weight) if temporal_target is not None else 0.0
+        if self.temporal_weight:
+            self.temporal_target = tf.constant(temporal_target, tf.float32)[None]
+            mask = tf.ones(temporal_target.shape[:2]) if temporal_mask is None else temporal_mask
+            self.temporal_mask = tf.constant(mask, tf.float32)[None, :, :, None]
 
     @property
     def layers(self):
@@ -130,4 +143,9 @@ class StyleObjective:
                     gram, target, f.shape[-1], 1)
         tv = total_variation_loss(image) if (self.tv_weight and image is not None) else zero
         total = self.content_weight * content + self.style_weight * style + self.tv_weight * tv
-        return {'content': content, 'style': style, 'tv': tv, 'total': total}
+        temporal = zero
+        if self.temporal_weight and image is not None:
+            temporal = temporal_loss(image, self.temporal_target, self.temporal_mask)
+            total += self.temporal_weight * temporal
+        return {'content': content, 'style': style, 'tv': tv, 'temporal': temporal,
+                'total': total}

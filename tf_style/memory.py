@@ -1,24 +1,18 @@
-"""How much memory a run needs, checked before it starts.
+"""How much memory a run needs, checked before it starts (no TensorFlow needed).
 
 The estimate counts what dominates: VGG19's activations up to the deepest layer the loss reads,
-kept for the gradient (float32; three quarters of that for mixed-precision Adam), the image and
-its gradient, and the optimizer's state (L-BFGS: 2 x history copies of the image). The constants
-come from peak resident memory measured as bin/benchmark's memory section does (see BUILD.md).
+kept for the gradient, the image and its gradient, and the optimizer's state (L-BFGS: 2 x history
+copies of the image). The constants are fitted to peak resident memory measured as the
+benchmark's memory section does (docs/benchmarks.md), rounded so that the estimate errs high.
 """
 
 import os
 
-from . import vgg_layers
+from . import precision, vgg_layers
 from .config import StyleTransferConfig
 
-# Process baseline (TensorFlow, the network's weights, Python) and how many copies of the
-# activations a forward-and-gradient pass holds at its peak, fitted to the peak resident memory
-# measured on a 2-core Xeon with oneDNN (0.8.2; MEASURED_GIB) and rounded so that the estimate
-# errs high on every one of them, by 2-15%. float32: bin/benchmark's memory section (bin/stylize,
-# 2 L-BFGS iterations; the higher of two runs, 1.9 GiB apart at 2048 px). mixed: a mixed L-BFGS
-# run made to go on in float32 after 2 iterations (by hand; see BUILD.md). (An AMD EPYC without
-# oneDNN peaked lower: 10.5 GiB at 2048 px in float32.) A refused run can still be forced with
-# --check_memory=false; an OOM kill cannot be undone.
+# Peak resident memory the constants below were fitted to (long side; examples/tubingen, 4:3),
+# kept so that a test can check that the estimate errs high on each.
 MEASURED_GIB = {('float32', 512): 1.64, ('float32', 1024): 3.98, ('float32', 2048): 14.77,
                 ('mixed', 1024): 3.87, ('mixed', 2048): 11.47}  # long side; examples/tubingen, 4:3
 BASE_BYTES = 1.0 * 2 ** 30
@@ -27,15 +21,12 @@ ACTIVATION_COPIES = 3.5
 
 def bytes_per_value(config: StyleTransferConfig) -> float:
     """Bytes an activation value costs at the peak, by precision and optimizer."""
-    if config.precision != 'mixed':
-        # float32, and 'auto', which is not resolved before TensorFlow is imported: counted as
-        # float32, the larger.
+    if precision.expected(config.precision) != 'mixed':
         return 4.0
     # Mixed precision saves less than half: the layers compute in bfloat16, but the losses read
     # float32 casts of the features and the gradient passes through float32 at their
     # boundaries. A mixed L-BFGS run goes on in float32 once bfloat16 stalls, and then peaks
-    # about as high as a float32 run at 1024 px, lower at 2048 px (11.5 against 14.8 GiB:
-    # MEASURED_GIB).
+    # about as high as a float32 run at 1024 px, lower at 2048 px (MEASURED_GIB).
     return 3.4 if config.optimizer == 'lbfgs' else 3.0
 
 
@@ -89,9 +80,9 @@ def check_fits(height: int, width: int, config: StyleTransferConfig, output_dir:
         if need > have:
             largest = largest_fitting_size(min(height, width) / max(height, width), config, have)
             raise TfStyleError(
-                f'--image_size={config.image_size} needs about {need / 2**30:.1f} GiB of memory; '
-                f'{have / 2**30:.1f} GiB is available: use --image_size={largest} or less '
-                '(or --check_memory=false)')
+                f'image_size={config.image_size} needs about {need / 2**30:.1f} GiB of memory; '
+                f'{have / 2**30:.1f} GiB is available: use image_size={largest} or less '
+                '(or check_memory=false)', option='image_size')
     # The output (PNG: at most about the raw size), snapshots, and checkpoints (written beside
     # the previous one before it is removed) must fit on disk.
     pixels = height * width * 3

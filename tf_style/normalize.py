@@ -40,7 +40,8 @@ def activation_means(extractor, images: Sequence[np.ndarray]) -> Dict[str, np.nd
     """Mean activation of every conv filter over `images` (each H x W x 3, RGB 0..255) and all
     their positions: {layer: float64 array of its channels}."""
     if not len(images):
-        raise ConfigError('weight normalization needs at least one calibration image')
+        raise ConfigError('weight normalization needs at least one calibration image',
+                          option='calibration_images')
     sums = {name: 0.0 for name in CONV_LAYERS}
     counts = dict.fromkeys(CONV_LAYERS, 0)
     for image in images:
@@ -52,17 +53,15 @@ def activation_means(extractor, images: Sequence[np.ndarray]) -> Dict[str, np.nd
     return {name: sums[name] / counts[name] for name in CONV_LAYERS}
 
 
-def normalize_vgg19(vgg19, images: Sequence[np.ndarray], pooling: str = 'avg'
-                    ) -> Dict[str, np.ndarray]:
+def normalize_vgg19(vgg19, extractor, images: Sequence[np.ndarray]) -> Dict[str, np.ndarray]:
     """Rescales the conv filters of `vgg19` (a Keras VGG19 model) in place so that each one's
-    mean activation over `images` and their positions is 1, measured with `pooling` as the
-    network will run.
+    mean activation over `images` and their positions is 1, measured with `extractor` (a
+    network built from `vgg19` before the call, with the pooling it will run with).
 
     Returns the per-channel scales: each conv layer's output is now its former output divided
     by its scales. Normalizing a normalized network changes nothing (its scales are all 1).
     """
-    from .network import VGG19Features
-    means = activation_means(VGG19Features(vgg19, pooling=pooling), images)
+    means = activation_means(extractor, images)
     scales = {name: channel_scales(m) for name, m in means.items()}
     previous = np.ones(3)  # the image itself is not rescaled
     for name in CONV_LAYERS:

@@ -105,7 +105,7 @@ def stylize_video_results(
     Raises FrameStopped when a frame's run stops early.
     """
     from ..network import build_extractor
-    from ..optimize import stylize
+    from .. import stylize
 
     _check_options(temporal_weight, long_term, passes, first_frame_iterations, iterations, flow,
                    warped_start, stylize_options)

@@ -79,6 +79,11 @@ def columns(figure: str) -> int:
     return len(inputs(figure)) + len(cells(figure))
 
 
+def example_path(name: str) -> str:
+    """An example's path as the commands written beside a figure name it."""
+    return f'examples/{name}.jpg'
+
+
 def _subset_caption(layers) -> str:
     return layers[0] if len(layers) == 1 else f'{layers[0]}..{layers[-1]}'
 
@@ -91,7 +96,7 @@ def slug(caption: str) -> str:
 
 def command_line(cell: Cell, content_path: str, style_path: str, output: str,
                  settings: Dict[str, object]) -> str:
-    """The bin/stylize command computing `cell` with the run-wide `settings` (flags by
+    """The stylize command computing `cell` with the run-wide `settings` (flags by
     StyleTransferConfig field name: image_size, iterations, seed, weights, ...)."""
     flags = {**settings, **cell.options}
     words = ['python', 'bin/stylize', f'--content={content_path}', f'--style={style_path}',

@@ -12,10 +12,13 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from . import vgg_layers
-from .config import StyleTransferConfig
-from .network import resolve_precision
-from .optimize import Optimization, build_objective, losses_at, scaled_inputs, stylize
+from .. import vgg_layers
+from ..config import StyleTransferConfig
+from ..inputs import scaled_inputs
+from ..objective import build_objective, losses_at
+from ..optimize import Optimization
+from ..precision import Precision
+from ..transfer import stylize
 
 def iteration_flops(height: int, width: int, config: StyleTransferConfig) -> float:
     """Analytic FLOPs of one loss-and-gradient evaluation (multiply-add = 2 FLOPs).
@@ -73,7 +76,7 @@ def seconds_per_evaluation(content, style, extractor, size: int, precision: str,
     figure to compare with the conv throughput; seconds_per_iteration includes the optimizer.
     """
     config = StyleTransferConfig(image_size=size, precision=precision)
-    network = extractor.with_precision(precision) if precision != 'float32' else extractor
+    network = Precision(extractor, precision).working
     inputs = scaled_inputs(config, content, [style])[-1]
     run = Optimization(build_objective(network, inputs, config), network, inputs.content, config)
     evaluate = tf.function(lambda: run.value_and_gradient(run.image.read_value()))
@@ -97,7 +100,8 @@ def loss_trajectory(content, style, extractor, **options):
     start = time.perf_counter()
     config = StyleTransferConfig(**options)
     last_scale = config.scales - 1
-    mixed = resolve_precision(config.precision, extractor) != 'float32'
+    precision = Precision(extractor, config.precision)
+    mixed = not precision.is_exact
 
     def record(progress):
         if progress.scale == last_scale:
@@ -109,7 +113,7 @@ def loss_trajectory(content, style, extractor, **options):
                      **options)
     points.append((time.perf_counter() - start, result.losses['total']))
     if mixed:
-        exact = extractor.with_precision('float32')
+        exact = precision.exact
         inputs = scaled_inputs(config, content, [style])[-1]
         objective = build_objective(exact, inputs, config)
         # autograph=False, as wherever the network is traced: nothing here needs converting.
@@ -129,15 +133,15 @@ def time_to_reach(points, target):
     return None
 
 
-# Runs a script as __main__ and then writes its peak resident memory (VmHWM, KiB) to the file
+# Runs a tf_style command and then writes its peak resident memory (VmHWM, KiB) to the file
 # named in argv[1]. Not ru_maxrss: Linux keeps that across exec, so a child's would include the
 # resident memory of the parent that forked it.
-_PEAK_OF_SCRIPT = """
-import os, runpy, sys
-report, sys.argv = sys.argv[1], sys.argv[2:]
-sys.path[0] = os.path.dirname(os.path.abspath(sys.argv[0]))  # as when run as a script
+_PEAK_OF_COMMAND = """
+import sys
+from tf_style.cli import run_command
+report, command, args = sys.argv[1], sys.argv[2], sys.argv[3:]
 try:
-    runpy.run_path(sys.argv[0], run_name='__main__')
+    run_command(command, args)
 finally:
     with open('/proc/self/status') as status, open(report, 'w') as out:
         out.write(next(l for l in status if l.startswith('VmHWM:')).split()[1])
@@ -145,11 +149,11 @@ finally:
 
 
 def peak_memory_gib(argv) -> float:
-    """Peak resident memory (GiB) of a child process running the script `argv[0]` with the
-    arguments `argv[1:]` (Linux)."""
+    """Peak resident memory (GiB) of a child process running the tf_style command `argv[0]`
+    with the arguments `argv[1:]` (Linux)."""
     with tempfile.TemporaryDirectory() as tmp:
         report = os.path.join(tmp, 'peak')
-        subprocess.run([sys.executable, '-c', _PEAK_OF_SCRIPT, report, *argv], check=True,
+        subprocess.run([sys.executable, '-c', _PEAK_OF_COMMAND, report, *argv], check=True,
                        stdout=subprocess.DEVNULL)
         with open(report) as f:
             return int(f.read()) / 2 ** 20

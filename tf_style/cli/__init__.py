@@ -1,0 +1,45 @@
+"""The command line: `tf-style <command> [flags]` and `python -m tf_style <command>`.
+
+Each command is a module here with `define_flags(fv)` and `main(fv)`; `python bin/<name>` runs
+the same module.
+"""
+
+import importlib
+import sys
+
+COMMANDS = {
+    'stylize': 'stylize',
+    'export-extractor': 'export_extractor',
+    'convert-weights': 'convert_weights',
+    'reproduce-figures': 'reproduce_figures',
+    'contact-sheet': 'contact_sheet',
+    'benchmark': 'benchmark',
+}
+
+
+def command_module(name: str):
+    return importlib.import_module(f'{__name__}.{COMMANDS[name]}')
+
+
+def main(argv=None):
+    """`tf-style <command> [flags]`."""
+    argv = list(sys.argv if argv is None else argv)
+    if len(argv) < 2 or argv[1] not in COMMANDS:
+        given = argv[1] if len(argv) > 1 else ''
+        usage = f'usage: tf-style <command> [flags]; commands: {", ".join(COMMANDS)}'
+        if given in ('-h', '--help', 'help'):
+            print(usage)
+            sys.exit(0)
+        print(f'tf-style: error: {"unknown command " + repr(given) if given else "no command"}; '
+              f'{usage[len("usage: "):]}', file=sys.stderr)
+        sys.exit(2)
+    run_command(argv[1], argv[2:])
+
+
+def run_command(name: str, args, program: str = None):
+    """Runs command `name` with `args` as `tf-style <name>` would; errors begin with
+    `program` (default: `tf-style <name>`)."""
+    from .app import run
+    program = program or f'tf-style {name}'
+    sys.argv = [program, *args]
+    run(command_module(name), name=program)

@@ -1,0 +1,117 @@
+"""What every command shares: flag parsing, a quiet terminal, and one-line errors.
+
+Not part of the library (the library never reads flags or prints): only the commands use it.
+A healthy run prints its progress and last line on stdout and nothing on stderr; errors are one
+line on stderr with exit status 2 (usage and input errors) or 1 (anything else, a bug).
+"""
+
+import os
+import re
+import sys
+import tempfile
+
+from absl import app, flags, logging
+
+from ..errors import TfStyleError
+
+# TensorFlow's C++ logging below errors (CUDA probing, oneDNN notices) is not for our users.
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+
+_PROGRAM = {'name': os.path.basename(sys.argv[0])}
+
+
+def program() -> str:
+    return _PROGRAM['name']
+
+
+def run(module, name: str = None):
+    """Runs a command module: `module.define_flags(FLAGS)`, then `module.main(FLAGS)`, with
+    tf_style's errors and flag errors as one line on stderr and exit status 2."""
+    if name:
+        _PROGRAM['name'] = name
+    module.define_flags(flags.FLAGS)
+    flags.DEFINE_boolean('quiet', False, 'Errors only: no progress, no summary line.')
+    app.run(lambda argv: _guarded(module, argv), flags_parser=_parse)
+
+
+def _parse(argv):
+    try:
+        return flags.FLAGS(argv)
+    except flags.Error as e:
+        fail('; '.join(line.strip() for line in str(e).splitlines() if line.strip()))
+
+
+def _guarded(module, argv):
+    if len(argv) > 1:
+        fail(f'unexpected arguments: {" ".join(argv[1:])} (flags look like --name=value)')
+    apply_verbosity()
+    try:
+        return module.main(flags.FLAGS)
+    except TfStyleError as e:
+        fail(flag_message(e))
+    except KeyboardInterrupt:
+        print(f'{program()}: interrupted', file=sys.stderr)
+        sys.exit(130)
+
+
+def flag_message(error: TfStyleError) -> str:
+    """The error's message, with the option it names spelled as this command's flag."""
+    message, option = str(error), getattr(error, 'option', None)
+    if option and option in flags.FLAGS:
+        message = re.sub(rf'(?<![\w-]){re.escape(option)}\b', f'--{option}', message)
+    return message
+
+
+def fail(message: str):
+    print(f'{program()}: error: {message}', file=sys.stderr, flush=True)
+    sys.exit(2)
+
+
+def note(message: str):
+    """A line on stderr that the user should see (not an error), unless --quiet."""
+    if not flags.FLAGS.quiet:
+        print(f'{program()}: note: {message}', file=sys.stderr, flush=True)
+
+
+def say(message: str, **kwargs):
+    """A line on stdout, unless --quiet."""
+    if not flags.FLAGS.quiet:
+        print(message, flush=True, **kwargs)
+
+
+def apply_verbosity():
+    """absl logs: warnings by default, errors only with --quiet, more with --verbosity/-v."""
+    level = flags.FLAGS.verbosity
+    logging.set_verbosity(logging.ERROR if flags.FLAGS.quiet else max(level, logging.WARNING)
+                          if level < 0 else level)
+
+
+def load_tensorflow():
+    """Imports TensorFlow and finds its devices with its C++ start-up lines held back (shown
+    with --verbosity=1 or more): called once the inputs are known to be good."""
+    if 'tensorflow' in sys.modules:
+        return
+    verbose = flags.FLAGS.verbosity >= 1
+    if verbose:
+        os.environ['TF_CPP_MIN_LOG_LEVEL'] = '0'
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        try:
+            import tensorflow as tf
+            tf.config.list_physical_devices()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            if verbose:
+                held.seek(0)
+                sys.stderr.write(held.read().decode('utf-8', 'replace'))
+    apply_verbosity()  # TensorFlow's import resets absl's level
+
+
+def format_seconds(seconds: float) -> str:
+    seconds = int(round(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f'{h}h{m:02d}m{s:02d}s' if h else f'{m}m{s:02d}s' if m else f'{s}s'

