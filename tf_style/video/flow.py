@@ -46,7 +46,7 @@ def flow(a: np.ndarray, b: np.ndarray, method: str = 'dis') -> np.ndarray:
     'farneback' (polynomial expansion, Farneback 2003).
     """
     if method not in METHODS:
-        raise VideoError(f'flow must be one of {", ".join(METHODS)}, got {method!r}')
+        raise VideoError(f'flow must be one of {", ".join(METHODS)}, got {method!r}', 'flow')
     if np.shape(a) != np.shape(b) or np.ndim(a) != 3:
         raise VideoError(f'flow: frames of different shapes {np.shape(a)} and {np.shape(b)}')
     cv2 = _cv2()

@@ -156,24 +156,27 @@ def _check_options(temporal_weight, long_term, passes, first_frame_iterations, i
                    warped_start, stylize_options):
     if not (isinstance(temporal_weight, (int, float)) and np.isfinite(temporal_weight)
             and temporal_weight >= 0):
-        raise ConfigError(f'temporal_weight must be a finite number >= 0, got {temporal_weight!r}')
+        raise ConfigError(f'temporal_weight must be a finite number >= 0, got {temporal_weight!r}',
+                          'temporal_weight')
     if temporal_weight and warped_start is False:
         raise ConfigError('temporal_weight > 0 needs warped_start: the temporal loss pulls '
-                          'towards the warped previous frame')
+                          'towards the warped previous frame', 'warped_start')
     if long_term:
-        raise ConfigError('long_term: the long-term temporal loss is not built yet')
+        raise ConfigError('long_term: the long-term temporal loss is not built yet', 'long_term')
     if passes != 1:
-        raise ConfigError(f'passes must be 1 (multi-pass is not built yet), got {passes!r}')
+        raise ConfigError(f'passes must be 1 (multi-pass is not built yet), got {passes!r}',
+                          'passes')
     for name, value in (('first_frame_iterations', first_frame_iterations),
                         ('iterations', iterations)):
         if not (isinstance(value, int) and value >= 0):
-            raise ConfigError(f'{name} must be a non-negative integer, got {value!r}')
+            raise ConfigError(f'{name} must be a non-negative integer, got {value!r}', name)
     if flow not in optical_flow.METHODS:
-        raise ConfigError(f'flow must be one of {", ".join(optical_flow.METHODS)}, got {flow!r}')
+        raise ConfigError(f'flow must be one of {", ".join(optical_flow.METHODS)}, got {flow!r}',
+                          'flow')
     for name in ('init_image', 'temporal_target', 'temporal_mask', 'content_masks',
                  'style_masks'):
         if stylize_options.get(name) is not None:
-            raise ConfigError(f'{name} is per image: stylize_video does not take it')
+            raise ConfigError(f'{name} is per image: stylize_video does not take it', name)
 
 
 def carry_over(previous_frame: np.ndarray, frame: np.ndarray, previous_image: np.ndarray,
