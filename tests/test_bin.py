@@ -60,7 +60,7 @@ def bad_cases(tmp_path, inputs):
         'unknown format': (['--output', tmp_path / 'out.tiffy'], 'unknown image format'),
         'missing weights file': (['--weights', tmp_path / 'none.h5'], 'does not exist'),
         'bad layer weights': (['--style_layer_weights=1,2'], '2 values for 5 layers'),
-        'unknown init': (['--init=contnet'], 'not one of content, noise, style'),
+        'unknown init': (['--init=contnet'], 'not one of noise, content, style'),
         'blend weights per style': (['--style_blend_weights=1,2'], '2 values for 1 style'),
         'mask of another picture': (['--content_masks', inputs['starry_night']],
                                     "needs its image's aspect ratio"),

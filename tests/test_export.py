@@ -17,10 +17,32 @@ from tf_style.transfer import stylize
 LAYERS = ('block1_conv1', 'block3_conv1', 'block4_conv2', 'block5_conv1')
 
 
+SAVED_MODEL_CLI = os.path.join(os.path.dirname(sys.executable), 'saved_model_cli')
+
+
 @pytest.fixture(scope='module')
 def exported(random_extractor, tmp_path_factory):
+    # check_tflite (the default): this export also passed export_extractor's TFLite check.
     return export_extractor(str(tmp_path_factory.mktemp('export') / 'vgg'), random_extractor,
                             layers=LAYERS)
+
+
+@pytest.fixture(scope='module')
+def images():
+    return np.random.default_rng(0).uniform(0, 255, (2, 40, 56, 3)).astype(np.float32)
+
+
+@pytest.fixture(scope='module')
+def tf2_outputs(exported, images):
+    out = tf.saved_model.load(exported).signatures['serving_default'](images=tf.constant(images))
+    return {name: value.numpy() for name, value in out.items()}
+
+
+def _conv_weights(extractor, deepest):
+    """{conv: [kernel, bias]} of `extractor` up to `deepest`."""
+    model = extractor.model((deepest,))
+    return {layer.name: layer.get_weights()[:2] for layer in model.layers
+            if '_conv' in layer.name}
 
 
 def test_round_trip_in_a_process_without_tf_style(exported, random_extractor, tmp_path):
@@ -76,13 +98,115 @@ def test_stylize_with_an_exported_extractor(exported, random_extractor):
 def test_the_export_holds_plain_convolutions(tmp_path):
     # Even from an extractor that computes block4 and block5 as shifted matmuls.
     features = network.VGG19Features(weights.load_vgg19('random'), matmul_convs=True)
-    path = export_extractor(str(tmp_path / 'vgg'), features, layers=LAYERS)
+    path = export_extractor(str(tmp_path / 'vgg'), features, layers=LAYERS, check_tflite=False)
     graph = tf.saved_model.load(path).signatures['serving_default'].graph.as_graph_def()
     ops = [node.op for function in graph.library.function for node in function.node_def]
     convs = [name for name in network.vgg_layers.LAYERS[:network.vgg_layers.depth('block5_conv1')
                                                           + 1] if '_conv' in name]
-    # Each convolution and its (saved, custom) input gradient.
-    assert ops.count('Conv2D') == 2 * len(convs) == 26 and 'Pad' not in ops
+    assert ops.count('Conv2D') == len(convs) == 13 and 'Pad' not in ops
+
+
+def test_each_weight_is_held_once(exported, random_extractor):
+    weights = _conv_weights(random_extractor, 'block5_conv1')
+    assert len(weights) == 13
+    expected = sum(w.nbytes for pair in weights.values() for w in pair)
+    # 12.94 million float32 values: 51.8 MB (VGG19's 16 convs, to conv5_4, hold 80 MB).
+    assert 51.5e6 < expected < 52e6
+    saved = tf.train.list_variables(os.path.join(exported, 'variables', 'variables'))
+    shapes = [shape for name, shape in saved if '_CHECKPOINTABLE_OBJECT_GRAPH' not in name]
+    assert len(shapes) == 26
+    assert sum(4 * int(np.prod(shape)) for shape in shapes) == expected
+    on_disk = sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(exported)
+                  for f in files)
+    assert expected < on_disk < expected + 2e6
+    loaded = tf.saved_model.load(exported)
+    held = loaded.vgg.kernels + loaded.vgg.biases
+    assert sum(v.numpy().nbytes for v in held) == expected
+    np.testing.assert_array_equal(loaded.vgg.kernels[12].numpy(), weights['block5_conv1'][0])
+
+
+def test_session_based_loader(exported, images, tf2_outputs):
+    # What TensorFlow Serving does: the SignatureDef's tensors in a tf.compat.v1.Session.
+    with tf.Graph().as_default(), tf.compat.v1.Session() as session:
+        meta_graph = tf.compat.v1.saved_model.loader.load(session, ['serve'], exported)
+        signature = meta_graph.signature_def['serving_default']
+        out = session.run({name: info.name for name, info in signature.outputs.items()},
+                          {signature.inputs['images'].name: images})
+    assert sorted(out) == sorted(tf2_outputs)
+    for name, value in tf2_outputs.items():
+        np.testing.assert_array_equal(out[name], value)
+
+
+@pytest.mark.slow
+def test_saved_model_cli_runs_the_export(exported, images, tf2_outputs, tmp_path):
+    np.save(tmp_path / 'x.npy', images)
+    subprocess.run([SAVED_MODEL_CLI, 'run', '--dir', exported, '--tag_set', 'serve',
+                    '--signature_def', 'serving_default', '--inputs', f'images={tmp_path}/x.npy',
+                    '--outdir', str(tmp_path / 'out')], check=True, capture_output=True,
+                   env=dict(os.environ, PYTHONPATH=''))
+    for name, value in tf2_outputs.items():
+        np.testing.assert_array_equal(np.load(tmp_path / 'out' / f'{name}.npy'), value)
+
+
+def test_keras_tfsm_layer(exported, images, tf2_outputs):
+    import keras
+    layer = keras.layers.TFSMLayer(exported, call_endpoint='serving_default')
+    out = layer(images)
+    for name, value in tf2_outputs.items():
+        np.testing.assert_allclose(np.asarray(out[name]), value, rtol=1e-6)
+
+
+@pytest.mark.slow
+def test_tflite_conversion_equals_tf2(exported, images, tf2_outputs):
+    flatbuffer = tf.lite.TFLiteConverter.from_saved_model(exported).convert()
+    # The weights are in the model (a converter that drops them wrote 26 KB).
+    assert len(flatbuffer) > 51e6
+    runner = tf.lite.Interpreter(model_content=flatbuffer).get_signature_runner()
+    out = runner(images=images)  # 40 x 56: not the size export_extractor checked at
+    assert sorted(out) == sorted(tf2_outputs)
+    for name, value in tf2_outputs.items():
+        assert np.abs(out[name] - value).max() <= 1e-4 * np.abs(value).max(), name
+
+
+class _Converter:
+    """Stands in for TFLiteConverter.from_saved_model(path), converting `function` of the
+    SavedModel's serving_default instead."""
+
+    def __init__(self, function):
+        self.function = function
+
+    def __call__(self, path):
+        loaded = tf.saved_model.load(path)
+        serve = loaded.signatures['serving_default']
+
+        @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])
+        def images(images):
+            return self.function(serve, images)
+        converter = tf.lite.TFLiteConverter.from_concrete_functions(
+            [images.get_concrete_function()], loaded)
+        return converter
+
+
+def _without_weights(serve, images):
+    """What a converter that drops the weights computes (the outputs' names and shapes)."""
+    shape = tf.shape(images)
+    return {'block1_conv2': tf.zeros([shape[0], shape[1], shape[2], 64]),
+            'block1_conv2_gram': tf.zeros([shape[0], 64, 64])}
+
+
+def _another_function(serve, images):
+    """All the weights, but not the same function."""
+    return serve(images=images * 1.001)
+
+
+@pytest.mark.parametrize('function, message', [(_without_weights, 'kept 0.0 MiB'),
+                                               (_another_function, 'relative error of 0.00')])
+def test_a_bad_tflite_conversion_refuses_the_export(monkeypatch, random_extractor, tmp_path,
+                                                    function, message):
+    monkeypatch.setattr(tf.lite.TFLiteConverter, 'from_saved_model', _Converter(function))
+    with pytest.raises(TfStyleError, match=message):
+        export_extractor(str(tmp_path / 'vgg'), random_extractor, layers=['block1_conv2'])
+    assert os.listdir(tmp_path) == []
 
 
 def test_missing_layer_is_a_clear_error(exported):
@@ -99,9 +223,27 @@ def test_existing_directory_is_kept_without_overwrite(tmp_path, random_extractor
     target = tmp_path / 'out'
     target.mkdir()
     (target / 'keep.txt').write_text('precious')
-    with pytest.raises(TfStyleError, match='--overwrite'):
+    with pytest.raises(TfStyleError, match='overwrite=True'):
         export_extractor(str(target), random_extractor, layers=['block1_conv1'])
     assert (target / 'keep.txt').read_text() == 'precious'
     export_extractor(str(target), random_extractor, layers=['block1_conv1'], overwrite=True)
+    assert os.stat(target).st_mode & 0o777 == 0o777 & ~_umask()
     assert (target / 'saved_model.pb').exists() and not (target / 'keep.txt').exists()
     assert sorted(os.listdir(tmp_path)) == ['out']
+
+
+def _umask():
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
+
+
+def test_max_pooling_and_a_pooling_layer(tmp_path, images):
+    extractor = network.build_extractor('random', pooling='max', seed=1)
+    # Small enough for the TFLite check to be quick: it runs (the default) and passes.
+    path = export_extractor(str(tmp_path / 'vgg'), extractor, layers=['conv2_1', 'pool2'])
+    out = tf.saved_model.load(path).signatures['serving_default'](images=tf.constant(images))
+    expected = extractor(images, layers=['block2_conv1', 'block2_pool'])
+    assert out['block2_pool'].shape == (2, 10, 14, 128)
+    for name, value in expected.items():
+        np.testing.assert_allclose(out[name].numpy(), value.numpy(), rtol=1e-4, atol=1e-3)

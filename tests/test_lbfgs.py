@@ -15,7 +15,7 @@ def run(objective, x0, iterations, compiled=True, **options):
             f = objective(v)
         return {'total': f}, tape.gradient(f, v)
 
-    step = lambda: opt.step(value_and_gradient)
+    step = lambda: opt.step(value_and_gradient)[0]
     if compiled:
         step = tf.function(step, autograph=False)
     values = [float(step()['total']) for _ in range(iterations)]

@@ -52,6 +52,6 @@ def test_impossible_memory_is_refused_with_a_size_that_fits(tmp_path, monkeypatc
     import pytest
     from tf_style.errors import TfStyleError
     monkeypatch.setattr(memory, 'available_bytes', lambda: 4 * 2 ** 30)
-    with pytest.raises(TfStyleError, match=r'use --image_size=\d+ or less'):
+    with pytest.raises(TfStyleError, match=r'use image_size=\d+ or less'):
         memory.check_fits(4096, 4096, StyleTransferConfig(image_size=4096), str(tmp_path))
     memory.check_fits(256, 256, StyleTransferConfig(image_size=256), str(tmp_path))

@@ -158,7 +158,7 @@ def test_weights_file_formats(tmp_path, fmt):
 
 @pytest.mark.parametrize('name, data, message', [
     ('missing.h5', None, 'does not exist'),
-    ('garbage.h5', b'not hdf5' * 100, 'cannot load VGG19 weights'),
+    ('garbage.h5', b'not hdf5' * 100, 'not an HDF5 file'),
     ('weights.txt', b'x', 'expected a Keras'),
 ])
 def test_bad_weights_file(tmp_path, name, data, message):

@@ -87,7 +87,7 @@ def test_progress_callback(random_extractor, tiny_pair):
     assert [p.iteration for p in seen] == [2, 4, 5]
     last = seen[-1]
     assert last.iterations == 5 and last.eta_seconds == 0 and last.iterations_per_second > 0
-    assert set(last.losses) == {'content', 'style', 'tv', 'total'}
+    assert set(last.losses) == {'content', 'style', 'tv', 'temporal', 'total'}
     assert last.current_image().shape == (24, 32, 3)
 
 
@@ -166,7 +166,7 @@ def test_mixed_precision_loss_is_close_to_float32(random_extractor):
 
 
 def test_coarsest_scale_too_small_is_refused_before_work(random_extractor, tiny_pair):
-    with pytest.raises(ConfigError, match='fewer --scales'):
+    with pytest.raises(ConfigError, match='fewer scales'):
         stylize(*tiny_pair, extractor=random_extractor, image_size=64, scales=3, iterations=1,
                 weights='random')
 

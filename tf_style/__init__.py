@@ -18,6 +18,7 @@ _EXPORTS = {
     'build_extractor': 'tf_style.network',
     'export_extractor': 'tf_style.export',
     'load_extractor': 'tf_style.export',
+    'export_stylizer': 'tf_style.export_stylizer',
     'write_hed_vgg19_weights': 'tf_style.convert',
     'normalize_vgg19': 'tf_style.normalize',
     'load_image': 'tf_style.images',

@@ -10,19 +10,15 @@ Each iteration: the quasi-Newton direction d = -H g; a trial step of `learning_r
 the trial point projected onto the pixel box; halving the step until the Armijo condition holds
 with a strict decrease. Without curvature pairs (the first iteration, after a reset, or while
 every pair has s.y <= 0, which this non-convex loss produces near the content image) the step is
-steepest descent that first moves the most-changed value by FIRST_STEP (128 pixel levels, half
-the range) and doubles, up to MAX_STEEPEST_STEP, while it is accepted. (Tubingen x starry_night
-at 256 px from the content image reached the loss of 300 tutorial-Adam steps after 34
-evaluations from 128 levels, 37 from 16 and 41 from 1; SciPy's L-BFGS-B, with its More-Thuente
-line search, needs 33. After 60 iterations, 128 against 16: shipwreck 25% lower, starry_night
-from noise 4% lower, the_scream 3% higher. Torch's 1/|g|_1 scaling of that first step is so
-small on large images that the loss does not change in float32, and a step that changes nothing
-is no progress.) The accepted point's losses and gradient are kept for the next iteration, so an
-iteration costs one evaluation unless it backtracks. The step's graph holds the objective once
-(the trials are one do-while loop, and `prime` evaluates the start point eagerly): every copy of
-VGG19 and its gradient in a graph costs seconds of tracing. (Torch's L-BFGS without line search,
-as jcjohnson/neural-style runs it, overshoots badly on this problem in float32: losses jump a
-hundredfold within the first 10 iterations.)
+steepest descent that first moves the most-changed value by FIRST_STEP (half the pixel range)
+and doubles, up to MAX_STEEPEST_STEP, while it is accepted: Torch's 1/|g|_1 scaling of that
+first step is so small on large images that the loss does not change in float32, and a step
+that changes nothing is no progress. The accepted point's losses and gradient are kept for the
+next iteration, so an iteration costs one evaluation unless it backtracks. The step's graph
+holds the objective once (the trials are one do-while loop, and `prime` evaluates the start
+point eagerly): every copy of VGG19 and its gradient in a graph costs seconds of tracing. (Torch's
+L-BFGS without a line search, as jcjohnson/neural-style runs it, overshoots on this problem in
+float32.) docs/benchmarks.md has the measurements behind these choices.
 """
 
 import tensorflow as tf
@@ -209,7 +205,7 @@ class LBFGS:
         the graph (and its tracing time) stays the same size whatever the history's length.
         """
         # Rows are gathered from the variables one at a time: reading a whole [history, n]
-        # variable into the loops kept a second copy of it alive (+0.12 GiB at 1024 px).
+        # variable into the loops kept a second copy of it alive.
         s, y = self.s.sparse_read, self.y.sparse_read
         rho, pairs = self.rho.read_value(), self.pairs.read_value()
 

@@ -58,7 +58,7 @@ def check_masks(masks: Sequence[np.ndarray], count: int, what: str) -> None:
 
 def at_layers(mask: np.ndarray, layers: Sequence[str]):
     """{layer: [1, h, w, 1] float32 mask} at each layer's resolution, as the network pools."""
-    import tensorflow as tf  # here, so that bin/stylize checks masks before importing TensorFlow
+    import tensorflow as tf  # here, so that masks are checked before TensorFlow loads
     current = tf.constant(np.asarray(mask, np.float32)[None, :, :, None])
     by_halvings = [current]
     for _ in range(max(map(vgg_layers.halvings, layers))):

@@ -10,6 +10,7 @@ import sys
 COMMANDS = {
     'stylize': 'stylize',
     'export-extractor': 'export_extractor',
+    'export-stylizer': 'export_stylizer',
     'convert-weights': 'convert_weights',
     'reproduce-figures': 'reproduce_figures',
     'contact-sheet': 'contact_sheet',

@@ -5,6 +5,7 @@ A healthy run prints its progress and last line on stdout and nothing on stderr;
 line on stderr with exit status 2 (usage and input errors) or 1 (anything else, a bug).
 """
 
+import logging as py_logging
 import os
 import re
 import sys
@@ -31,10 +32,20 @@ def run(module, name: str = None):
         _PROGRAM['name'] = name
     module.define_flags(flags.FLAGS)
     flags.DEFINE_boolean('quiet', False, 'Errors only: no progress, no summary line.')
-    app.run(lambda argv: _guarded(module, argv), flags_parser=_parse)
+    app.run(lambda argv: _guarded(module, argv), flags_parser=lambda argv: _parse(module, argv))
 
 
-def _parse(argv):
+HELP = ('--help', '-h', '--helpshort', '-help', '-?')
+
+
+def _parse(module, argv):
+    if any(arg in HELP for arg in argv[1:]):
+        print(module.__doc__.strip() + '\n\nflags (--helpfull: absl\'s too):\n')
+        for name in (module.__name__, f'{__package__}.options', __name__):
+            text = flags.FLAGS.module_help(name).strip()
+            if text:
+                print(text + '\n')
+        sys.exit(0)
     try:
         return flags.FLAGS(argv)
     except flags.Error as e:
@@ -81,9 +92,16 @@ def say(message: str, **kwargs):
 
 def apply_verbosity():
     """absl logs: warnings by default, errors only with --quiet, more with --verbosity/-v."""
-    level = flags.FLAGS.verbosity
-    logging.set_verbosity(logging.ERROR if flags.FLAGS.quiet else max(level, logging.WARNING)
-                          if level < 0 else level)
+    # absl.app sets the verbosity to INFO unless the command line gave one.
+    given = flags.FLAGS['verbosity'].present
+    level = (logging.ERROR if flags.FLAGS.quiet else flags.FLAGS.verbosity if given
+             else logging.WARNING)
+    logging.set_verbosity(level)
+    # absl.app installs its handler on the root logger, whose level set_verbosity leaves alone
+    # when the verbosity does not change.
+    standard = logging.converter.absl_to_standard(level)
+    py_logging.getLogger().setLevel(standard)
+    logging.get_absl_logger().setLevel(standard)
 
 
 def load_tensorflow():
@@ -91,7 +109,7 @@ def load_tensorflow():
     with --verbosity=1 or more): called once the inputs are known to be good."""
     if 'tensorflow' in sys.modules:
         return
-    verbose = flags.FLAGS.verbosity >= 1
+    verbose = flags.FLAGS['verbosity'].present and flags.FLAGS.verbosity >= 1
     if verbose:
         os.environ['TF_CPP_MIN_LOG_LEVEL'] = '0'
     sys.stderr.flush()

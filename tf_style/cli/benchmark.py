@@ -150,7 +150,7 @@ def memory(weights):
             for precision in FLAGS.precisions:
                 start = time.perf_counter()
                 gib = benchmark.peak_memory_gib([
-                    'stylize', '--content', _examples.path(FLAGS, 'tubingen'),
+                    '-m', 'tf_style', 'stylize', '--content', _examples.path(FLAGS, 'tubingen'),
                     '--style', _examples.path(FLAGS, 'starry_night'),
                     '--output', os.path.join(tmp, f'{size}_{precision}.png'),
                     f'--weights={weights}', f'--image_size={size}', '--iterations=2',

@@ -78,26 +78,23 @@ def markdown_reference(commands) -> str:
     """docs/flags.md: every command's flags, from their definitions. `commands` is
     [(name, module)], each module with `define_flags(fv)` and a docstring."""
     lines = ['# Flag reference', '',
-             'Generated from the code by `python -m tf_style.cli.options > docs/flags.md`; the '
-             'flags that are options of the library have the same names as '
-             '`tf_style.stylize(...)` keyword arguments (tf_style/config.py).', '']
+             'Generated from the code (`python -m tf_style.cli.options > docs/flags.md`); a test '
+             'checks that it is current. Flags that are options of the library have the same '
+             'names as `tf_style.stylize(...)` keyword arguments (tf_style/config.py). Every '
+             'command also takes `--quiet` (errors only), `--verbosity=N` / `-v N` (0: info '
+             "logs, 1: TensorFlow's own start-up lines too) and `--helpfull`.", '']
     for name, module in commands:
         fv = flags.FlagValues()
         module.define_flags(fv)
         lines += [f'## tf-style {name}', '', module.__doc__.strip().splitlines()[0], '',
                   '| flag | default | help |', '| --- | --- | --- |']
-        for flag in sorted(fv.flags_by_module_dict().get(module.__name__, []) +
-                           _others(fv, module), key=lambda f: f.name):
-            default = flag.default_as_str or "''"
+        for flag_name in sorted(fv):
+            flag = fv[flag_name]
+            default = (flag.default_as_str or '').strip("'") or '(none)'
             help = flag.help.replace('|', '\\|').replace('\n', ' ')
-            lines.append(f'| `--{flag.name}` | {default} | {help} |')
+            lines.append(f'| `--{flag_name}` | {default} | {help} |')
         lines.append('')
     return '\n'.join(lines)
-
-
-def _others(fv, module):
-    """Flags a command's module defined through this module (the config's)."""
-    return [] if module.__name__ == __name__ else fv.flags_by_module_dict().get(__name__, [])
 
 
 if __name__ == '__main__':

@@ -28,7 +28,7 @@ from absl import flags  # noqa: E402
 from .. import images, masks  # noqa: E402
 from ..config import INITS, check_inputs  # noqa: E402
 from ..errors import TfStyleError  # noqa: E402
-from . import app  # noqa: E402
+from . import app, batch  # noqa: E402
 from .options import config_from_flags, define_config_flags  # noqa: E402
 
 INIT_MODES = [i for i in INITS if i != 'image']
@@ -37,7 +37,12 @@ NOT_FLAGS = ('init',)
 
 
 def define_flags(fv):
-    flags.DEFINE_string('content', None, 'Content image (photo).', required=True, flag_values=fv)
+    flags.DEFINE_multi_string('content', None, 'Content image (photo). Several (repeat the flag, '
+                              'or give a directory or a glob) stylize a batch in one process, '
+                              'into --output_dir.', required=True, flag_values=fv)
+    flags.DEFINE_string('output_dir', None, 'Batch: where each content image\'s result goes, '
+                        'named after it (.png); existing results are skipped unless '
+                        '--overwrite.', flag_values=fv)
     flags.DEFINE_multi_string('style', None, 'Style image (painting); repeat the flag for '
                               'several (blended, or one per mask region).', required=True,
                               flag_values=fv)
@@ -86,9 +91,13 @@ def _config_names():
 
 
 def main(FLAGS):
+    contents = batch.expand(FLAGS.content)
+    if len(contents) > 1 or FLAGS.output_dir or contents != FLAGS.content:
+        return batch.run(FLAGS, contents)
+    FLAGS.content = contents[0]
     stop = StopOnSignal()
-    init_file = FLAGS.init if FLAGS.init not in INIT_MODES else None
-    config = config_from_flags(FLAGS, init='image' if init_file else FLAGS.init)
+    init, init_file = batch.init_setting(FLAGS.init)
+    config = config_from_flags(FLAGS, init=init)
     inputs = [FLAGS.content, *FLAGS.style, *(FLAGS.content_masks or []), FLAGS.labels,
               *(FLAGS.style_masks or []), init_file]
     if FLAGS.resume and not FLAGS.checkpoint_dir:
@@ -97,9 +106,6 @@ def main(FLAGS):
     content = images.load_image(FLAGS.content)
     styles = [images.load_image(path) for path in FLAGS.style]
     content_masks, style_masks = load_masks(FLAGS, content, styles)
-    if init_file and not os.path.exists(init_file):
-        raise TfStyleError(f'--init={init_file}: not one of {", ".join(INIT_MODES)}, and no '
-                           'such image file')
     init_image = images.load_image(init_file) if init_file else None
     if FLAGS.extractor and FLAGS.normalize_weights:
         raise TfStyleError('--normalize_weights builds VGG19 from --weights; an --extractor is '

@@ -133,15 +133,19 @@ def time_to_reach(points, target):
     return None
 
 
-# Runs a tf_style command and then writes its peak resident memory (VmHWM, KiB) to the file
-# named in argv[1]. Not ru_maxrss: Linux keeps that across exec, so a child's would include the
-# resident memory of the parent that forked it.
-_PEAK_OF_COMMAND = """
-import sys
-from tf_style.cli import run_command
-report, command, args = sys.argv[1], sys.argv[2], sys.argv[3:]
+# Runs a script, or `-m module`, as __main__ and then writes its peak resident memory (VmHWM, KiB)
+# to the file named in argv[1]. Not ru_maxrss: Linux keeps that across exec, so a child's would
+# include the resident memory of the parent that forked it.
+_PEAK_OF = """
+import os, runpy, sys
+report, sys.argv = sys.argv[1], sys.argv[2:]
 try:
-    run_command(command, args)
+    if sys.argv[0] == '-m':
+        sys.argv = sys.argv[1:]
+        runpy.run_module(sys.argv[0], run_name='__main__', alter_sys=True)
+    else:
+        sys.path[0] = os.path.dirname(os.path.abspath(sys.argv[0]))  # as for a script
+        runpy.run_path(sys.argv[0], run_name='__main__')
 finally:
     with open('/proc/self/status') as status, open(report, 'w') as out:
         out.write(next(l for l in status if l.startswith('VmHWM:')).split()[1])
@@ -149,11 +153,11 @@ finally:
 
 
 def peak_memory_gib(argv) -> float:
-    """Peak resident memory (GiB) of a child process running the tf_style command `argv[0]`
-    with the arguments `argv[1:]` (Linux)."""
+    """Peak resident memory (GiB) of a child Python process running `argv` (a script and its
+    arguments, or '-m', a module and its arguments; Linux)."""
     with tempfile.TemporaryDirectory() as tmp:
         report = os.path.join(tmp, 'peak')
-        subprocess.run([sys.executable, '-c', _PEAK_OF_COMMAND, report, *argv], check=True,
+        subprocess.run([sys.executable, '-c', _PEAK_OF, report, *argv], check=True,
                        stdout=subprocess.DEVNULL)
         with open(report) as f:
             return int(f.read()) / 2 ** 20

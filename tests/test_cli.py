@@ -1,0 +1,170 @@
+"""The command line as a user meets it: `tf-style`, `python -m tf_style`, flag errors, quiet
+runs, the flag reference, and an installed wheel."""
+
+import os
+import subprocess
+import sys
+import sysconfig
+
+import pytest
+
+from conftest import EXAMPLES, ROOT, run_bin
+
+CONTENT = os.path.join(EXAMPLES, 'tubingen.jpg')
+STYLE = os.path.join(EXAMPLES, 'starry_night.jpg')
+
+
+def run_module(*args, cwd=ROOT, python=sys.executable, env=None):
+    return subprocess.run([python, '-m', 'tf_style', *map(str, args)], capture_output=True,
+                          text=True, cwd=cwd, timeout=600, env=env)
+
+
+def test_dispatcher_needs_a_known_command():
+    for args in ((), ('paint',)):
+        r = run_module(*args)
+        assert r.returncode == 2 and r.stdout == ''
+        lines = r.stderr.splitlines()
+        assert len(lines) == 1 and lines[0].startswith('tf-style: error:'), r.stderr
+        assert 'stylize' in lines[0]
+
+
+def test_a_flag_error_is_one_line_with_status_2(tmp_path):
+    r = run_module('stylize', f'--content={CONTENT}', f'--style={STYLE}', '--no_such_flag=1')
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.splitlines() == [r.stderr.strip()]
+    assert r.stderr.startswith('tf-style stylize: error:') and 'no_such_flag' in r.stderr
+    r = run_bin('stylize', f'--style={STYLE}', f'--output={tmp_path / "o.png"}')
+    assert r.returncode == 2 and len(r.stderr.splitlines()) == 1, r.stderr
+    assert r.stderr.startswith('stylize: error:') and '--content' in r.stderr
+    r = run_bin('stylize', f'--content={CONTENT}', f'--style={STYLE}', '--style_scale=1,x')
+    assert r.returncode == 2 and len(r.stderr.splitlines()) == 1, r.stderr
+    assert not os.listdir(tmp_path)
+
+
+def test_library_errors_are_spelled_as_flags(tmp_path):
+    r = run_bin('stylize', f'--content={CONTENT}', f'--style={STYLE}', '--image_size=8',
+                f'--output={tmp_path / "o.png"}')
+    assert r.returncode == 2
+    assert r.stderr.strip() == 'stylize: error: --image_size must be an integer of at least 16 ' \
+                               'pixels, got 8'
+
+
+@pytest.mark.slow
+def test_a_healthy_run_is_quiet_on_stderr(hed_weights, tmp_path):
+    """Progress and the last line on stdout; nothing on stderr, TensorFlow's start-up included;
+    --quiet: nothing at all; -v 1 brings TensorFlow's lines back."""
+    out = tmp_path / 'o.png'
+    common = (f'--content={CONTENT}', f'--style={STYLE}', f'--weights={hed_weights}',
+              '--image_size=32', '--iterations=2', '--print_every=1', '--overwrite',
+              f'--output={out}')
+    env = {k: v for k, v in os.environ.items() if k != 'TF_CPP_MIN_LOG_LEVEL'}
+    r = run_module('stylize', *common, env=env)
+    assert r.returncode == 0 and r.stderr == '', r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0].startswith('iter 1/2') and lines[-1].startswith(f'wrote {out}')
+    r = run_module('stylize', *common, '--quiet', env=env)
+    assert r.returncode == 0 and r.stdout == '' and r.stderr == ''
+    r = run_module('stylize', *common, '--verbosity=1', env=env)
+    assert r.returncode == 0 and 'stylize: seed' in r.stderr
+
+
+@pytest.mark.slow
+def test_progress_on_a_terminal_is_a_bar(hed_weights, tmp_path):
+    import pty
+    out = tmp_path / 'o.png'
+    command = [sys.executable, '-m', 'tf_style', 'stylize', f'--content={CONTENT}',
+               f'--style={STYLE}', f'--weights={hed_weights}', '--image_size=32',
+               '--iterations=2', '--print_every=1', f'--output={out}']
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.chdir(ROOT)
+        os.execv(sys.executable, command)
+    chunks = []
+    while True:
+        try:
+            data = os.read(fd, 4096)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    _, status = os.waitpid(pid, 0)
+    text = b''.join(chunks).decode()
+    assert os.waitstatus_to_exitcode(status) == 0, text
+    assert '\r[##########..........] 1/2' in text and 'wrote' in text
+    assert 'cuda' not in text.lower() and 'WARNING' not in text
+
+
+def test_the_flag_reference_is_current():
+    from tf_style.cli import COMMANDS, command_module
+    from tf_style.cli.options import markdown_reference
+    with open(os.path.join(ROOT, 'docs', 'flags.md')) as f:
+        assert f.read() == markdown_reference([(n, command_module(n)) for n in COMMANDS]), \
+            'docs/flags.md is stale: python -m tf_style.cli.options > docs/flags.md'
+
+
+def test_every_config_option_is_a_stylize_flag():
+    from absl import flags
+    from tf_style.cli import stylize
+    from tf_style.cli.options import CONFIG_FIELDS
+    fv = flags.FlagValues()
+    stylize.define_flags(fv)
+    assert set(CONFIG_FIELDS) <= set(fv)
+    assert fv['style_scale'].default == [1.0] and fv['seed'].default is None
+
+
+@pytest.mark.slow
+def test_an_installed_wheel_is_a_command(tmp_path):
+    """pip install of a wheel built from the checkout (not editable) into a fresh venv, then
+    `tf-style stylize` from another directory, with the checkout out of reach."""
+    wheels, venv, work = tmp_path / 'wheels', tmp_path / 'venv', tmp_path / 'work'
+    work.mkdir()
+    subprocess.run([sys.executable, '-m', 'pip', 'wheel', '--no-deps', '--no-build-isolation',
+                    '-q', '-w', str(wheels), ROOT], check=True, capture_output=True)
+    wheel, = wheels.glob('tf_style-*.whl')
+    subprocess.run([sys.executable, '-m', 'venv', str(venv)], check=True)
+    python = venv / 'bin' / 'python'
+    subprocess.run([python, '-m', 'pip', 'install', '-q', '--no-deps', '--no-index', str(wheel)],
+                   check=True, capture_output=True)
+    # The dependencies (TensorFlow, ...) from this environment, after the venv's own packages:
+    # a plain path entry, so this environment's editable install of the checkout is not seen.
+    site = subprocess.run([python, '-c', 'import sysconfig; print(sysconfig.get_path("purelib"))'],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    with open(os.path.join(site, 'zz_dependencies.pth'), 'w') as f:
+        f.write(sysconfig.get_path('purelib') + '\n')
+    where = subprocess.run([python, '-c', 'import tf_style; print(tf_style.__file__)'],
+                           capture_output=True, text=True, cwd=work, check=True).stdout
+    assert where.startswith(str(venv)), where
+    out = work / 'out.png'
+    r = subprocess.run([venv / 'bin' / 'tf-style', 'stylize', f'--content={CONTENT}',
+                        f'--style={STYLE}', '--weights=random', '--image_size=32',
+                        '--iterations=1', f'--output={out}'], capture_output=True, text=True,
+                       cwd=work, timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert out.exists() and r.stdout.splitlines()[-1].startswith(f'wrote {out}')
+    r = run_module('export-extractor', '--help', cwd=work, python=python)
+    assert r.returncode == 0 and '--output_dir' in r.stdout
+    # The checkout's bin/ runs the installed package, not the checkout's.
+    bin_dir = os.path.join(ROOT, 'bin')
+    code = (f'import runpy, sys; sys.path.insert(0, {bin_dir!r}); sys.argv = ["stylize", "--help"]'
+            f'\ntry: runpy.run_path({os.path.join(bin_dir, "stylize")!r}, run_name="__main__")'
+            '\nexcept SystemExit: pass\nprint(sys.modules["tf_style"].__file__)')
+    r = subprocess.run([python, '-c', code], capture_output=True, text=True, cwd=work)
+    assert r.returncode == 0 and '--content' in r.stdout, r.stderr
+    assert r.stdout.splitlines()[-1].startswith(str(venv))
+
+
+@pytest.mark.slow
+def test_export_stylizer_writes_a_servable_model(tmp_path):
+    out = tmp_path / 'stylizer'
+    r = run_bin('export_stylizer', f'--output_dir={out}', '--weights=random', '--iterations=2',
+                f'--style={STYLE}', '--style_size=32', '--style_layers=conv1_1,conv2_1',
+                '--content_layers=conv2_2')
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith(f'wrote SavedModel {out}')
+    code = ('import sys, numpy as np, tensorflow as tf\n'
+            'f = tf.saved_model.load(sys.argv[1]).signatures["serving_default"]\n'
+            'out = f(content=tf.constant(np.full((24, 32, 3), 128, np.float32)))\n'
+            'print(out["image"].dtype.name, out["image"].shape, float(out["loss"]) > 0)')
+    r = subprocess.run([sys.executable, '-c', code, str(out)], capture_output=True, text=True)
+    assert r.stdout.split() == ['uint8', '(24,', '32,', '3)', 'True'], r.stderr
