@@ -85,6 +85,37 @@ def test_temporal_weight_0_is_frame_by_frame(random_extractor):
         assert result.result.iterations == 0
 
 
+def test_long_term_target_is_the_nearest_reliable_frame():
+    w1, w2, w4 = (np.full((2, 3, 3), v, np.float32) for v in (10.0, 20.0, 40.0))
+    c1 = np.array([[1, 0, 0], [1, 0, 0]], np.float32)
+    c2 = np.array([[1, 1, 0], [0, 0, 0]], np.float32)
+    c4 = np.array([[1, 1, 1], [0, 1, 0]], np.float32)
+    target, mask = SV.combine_long_term([(w1, c1), (w2, c2), (w4, c4)])
+    np.testing.assert_array_equal(target[..., 0], [[10, 20, 40], [10, 40, 10]])
+    np.testing.assert_array_equal(mask, [[1, 1, 1], [1, 1, 0]])
+    target, mask = SV.combine_long_term([(w1, c1)])  # J = {1}: the short-term loss
+    np.testing.assert_array_equal(target, w1)
+    np.testing.assert_array_equal(mask, c1)
+
+
+def test_long_term_run_uses_the_earlier_frames(random_extractor):
+    # The camera goes right and back: what frame 2 uncovers at its left, frame 1 did not see,
+    # frame 0 did.
+    frames = [pan()[i] for i in (0, 2, 0)]
+    results = list(SV.stylize_video_results(
+        iter(frames), STYLE, extractor=random_extractor, first_frame_iterations=2,
+        iterations=1, temporal_weight=1e3, long_term=(1, 2), **OPTIONS))
+    third = results[2]
+    w2, c2 = SV.carry_over(frames[0], frames[2], results[0].image)
+    c1 = F.consistency_mask(*F.flows(frames[1], frames[2]))
+    np.testing.assert_array_equal(third.mask, np.maximum(c1, c2))
+    np.testing.assert_allclose(third.target[c1 == 1], third.warped[c1 == 1])
+    only_2 = (c1 == 0) & (c2 == 1)
+    assert only_2[:, :4].mean() > 0.5
+    np.testing.assert_allclose(third.target[only_2], w2[only_2])
+    assert third.result.losses['temporal'] > 0
+
+
 def test_warping_error_is_0_for_the_input_and_large_for_noise():
     frames = pan()
     assert max(SV.warping_error(frames, frames)) < 2.0
@@ -97,7 +128,8 @@ def test_warping_error_is_0_for_the_input_and_large_for_noise():
     (dict(temporal_weight=-1), 'temporal_weight must be'),
     (dict(flow='deepflow'), 'flow must be one of'),
     (dict(iterations=-1), 'iterations must be'),
-    (dict(long_term=True), 'long_term'),
+    (dict(long_term=(2, 4)), 'long_term must be'),
+    (dict(long_term='often'), 'long_term must be'),
     (dict(passes=2), 'passes must be 1'),
     (dict(temporal_weight=1.0, warped_start=False), 'needs warped_start'),
     (dict(init_image=np.zeros((4, 4, 3))), 'init_image is per image'),

@@ -7,7 +7,12 @@ minimum. The paper's two remedies, section 3:
   frame t;
 - short-term temporal loss: temporal_weight * (1/D) sum_k c_k (x_k - w_k)^2 (D = H * W * 3),
   the distance to that warped frame w, per pixel weighted by the reliability c in {0, 1} of the
-  flow (flow.consistency_mask: 0 at disocclusions and motion boundaries).
+  flow (flow.consistency_mask: 0 at disocclusions and motion boundaries);
+- optionally the long-term loss (section 3.2): the same against the results of the frames
+  t - j, j in J, each warped straight onto frame t, every pixel held by the nearest frame whose
+  flow is reliable there. Those weights c_long sum to at most 1 per pixel, so the sum of the
+  terms is one term of the same form (target: each pixel's nearest reliable warped frame; c: 1
+  where any is reliable): what the core's temporal loss takes.
 
 `stylize_video` is a generator: it reads a frame, stylizes it and yields it before reading the
 next, so a caller can stream and memory does not grow with the clip. Only the previous frame and
@@ -15,9 +20,10 @@ its stylization are kept.
 
 Where we depart from the paper: optical flow is OpenCV's DIS (or Farneback), not DeepFlow or
 EpicFlow; the objective is this project's (tf_style.stylize), with its weights, optimizers and
-controls; the long-term loss and multi-pass algorithm (paper sections 3.2, 3.3) are not built.
+controls; the multi-pass algorithm (section 3.3) is not built.
 """
 
+import collections
 import dataclasses
 import time
 from typing import Callable, Iterable, Iterator, List, Optional, Sequence, Union
@@ -37,6 +43,8 @@ LATER_FRAME_ITERATIONS = StyleTransferConfig.iterations // 2
 # and style_weight = 1e3 (sums over features): strong enough to remove most of the flicker left
 # by the warped start, weak enough that the frames' style loss stays that of frame by frame.
 TEMPORAL_WEIGHT = 1e3
+# The paper's example set J of earlier frames for the long-term loss.
+LONG_TERM_FRAMES = (1, 2, 4)
 
 
 @dataclasses.dataclass
@@ -57,8 +65,10 @@ class FrameResult:
     index: int
     image: np.ndarray           # H x W x 3 uint8, the working size
     result: object              # the frame's tf_style.StylizeResult (losses, seconds, ...)
-    # Frames after the first: the previous stylized frame warped onto this one, and c.
+    # Frames after the first: the previous stylized frame warped onto this one (the start), the
+    # temporal loss's target w and its c (long-term: combined over J).
     warped: Optional[np.ndarray] = None
+    target: Optional[np.ndarray] = None
     mask: Optional[np.ndarray] = None
 
 
@@ -82,7 +92,8 @@ def stylize_video(frames: Iterable[np.ndarray], style, **options) -> Iterator[np
 
 def stylize_video_results(
         frames: Iterable[np.ndarray], style: Union[np.ndarray, Sequence[np.ndarray]], *,
-        temporal_weight: float = TEMPORAL_WEIGHT, long_term: bool = False, passes: int = 1,
+        temporal_weight: float = TEMPORAL_WEIGHT,
+        long_term: Union[bool, Sequence[int]] = False, passes: int = 1,
         first_frame_iterations: int = FIRST_FRAME_ITERATIONS,
         iterations: int = LATER_FRAME_ITERATIONS, flow: str = 'dis',
         warped_start: Optional[bool] = None,
@@ -101,8 +112,9 @@ def stylize_video_results(
     each later one. `flow`: 'dis' or 'farneback' (flow.METHODS). `callback(VideoProgress)` every
     `report_every` iterations of each frame. `frame_count` (optional) is only for the callback's
     clip ETA. Every other keyword argument is a `tf_style.stylize` option (StyleTransferConfig
-    fields, should_stop, report_every, ...), the same for every frame. `long_term` and
-    `passes` > 1 (the paper's extensions) are not built: they raise ConfigError.
+    fields, should_stop, report_every, ...), the same for every frame. `long_term`: the
+    long-term loss over the frames t - j, j in LONG_TERM_FRAMES (True) or in the given offsets;
+    it keeps that many earlier frames. `passes` > 1 (multi-pass) is not built: ConfigError.
 
     Raises FrameStopped when a frame's run stops early.
     """
@@ -118,7 +130,9 @@ def stylize_video_results(
     if warped_start is None:
         warped_start = temporal_weight > 0
     timing = _Timing(frame_count, iterations if warped_start else first_frame_iterations)
-    previous_frame = previous_image = None
+    offsets = _offsets(long_term)
+    history = collections.deque(maxlen=max(offsets))  # (frame, result), newest first
+    previous_frame = None
     for index, frame in enumerate(frames):
         frame = images.resize_long_side(frame, config.image_size)
         if previous_frame is not None and frame.shape != previous_frame.shape:
@@ -131,24 +145,28 @@ def stylize_video_results(
                 if config.normalize_weights else None)
         options = dict(stylize_options, extractor=extractor,
                        callback=timing.reporter(index, callback, clip_start) if callback else None)
-        warped = mask = None
+        warped = target = mask = None
         if previous_frame is None or not warped_start:
             options['iterations'] = first_frame_iterations
         else:
-            warped, mask = carry_over(previous_frame, frame, previous_image, flow)
+            carried = [carry_over(history[j - 1][0], frame, history[j - 1][1], flow)
+                       for j in offsets if j <= len(history)]
+            warped = carried[0][0]
+            target, mask = combine_long_term(carried)
             options.update(iterations=iterations, init='image', init_image=warped,
                            init_noise_blend=0.0)
             if temporal_weight:
-                options.update(temporal_weight=temporal_weight, temporal_target=warped,
+                options.update(temporal_weight=temporal_weight, temporal_target=target,
                                temporal_mask=mask)
         began = time.perf_counter()
         result = stylize(frame, styles, **options)
         if not result.completed:
             raise FrameStopped(index, result)
         timing.finished(index, time.perf_counter() - began)
-        previous_frame, previous_image = frame, result.image
+        previous_frame = frame
+        history.appendleft((frame, result.image))
         yield FrameResult(index=index, image=result.image, result=result, warped=warped,
-                          mask=mask)
+                          target=target, mask=mask)
 
 
 _CONFIG_FIELDS = {f.name for f in dataclasses.fields(StyleTransferConfig)}
@@ -163,8 +181,6 @@ def _check_options(temporal_weight, long_term, passes, first_frame_iterations, i
     if temporal_weight and warped_start is False:
         raise ConfigError('temporal_weight > 0 needs warped_start: the temporal loss pulls '
                           'towards the warped previous frame', 'warped_start')
-    if long_term:
-        raise ConfigError('long_term: the long-term temporal loss is not built yet', 'long_term')
     if passes != 1:
         raise ConfigError(f'passes must be 1 (multi-pass is not built yet), got {passes!r}',
                           'passes')
@@ -179,6 +195,35 @@ def _check_options(temporal_weight, long_term, passes, first_frame_iterations, i
                  'style_masks'):
         if stylize_options.get(name) is not None:
             raise ConfigError(f'{name} is per image: stylize_video does not take it', name)
+
+
+def _offsets(long_term) -> tuple:
+    """The set J of the long-term loss, sorted; (1,) for the short-term loss alone."""
+    if long_term is False or long_term is None:
+        return (1,)
+    offsets = LONG_TERM_FRAMES if long_term is True else long_term
+    try:
+        offsets = tuple(sorted(set(int(j) for j in offsets)))
+    except (TypeError, ValueError):
+        offsets = ()
+    if not offsets or offsets[0] != 1:
+        raise ConfigError(f'long_term must be True, False or frame offsets including 1 (e.g. '
+                          f'1,2,4), got {long_term!r}', 'long_term')
+    return offsets
+
+
+def combine_long_term(carried):
+    """The long-term loss as one term: `carried` is [(w_j, c_j)] for the offsets j of J, nearest
+    first. c_long_j = max(c_j - sum_{k < j} c_k, 0) (paper, eq. 5) gives each pixel to the
+    nearest frame whose flow is reliable there; returns (target, mask): that frame's w_j, and 1
+    where there is one. With one frame it is (w_1, c_1), the short-term loss."""
+    target = np.array(carried[0][0], np.float32)
+    covered = np.array(carried[0][1], np.float32)
+    for warped, mask in carried[1:]:
+        claimed = np.maximum(mask - covered, 0.0)
+        target += claimed[..., None] * (warped - target)
+        covered = covered + claimed
+    return target, np.minimum(covered, 1.0)
 
 
 def carry_over(previous_frame: np.ndarray, frame: np.ndarray, previous_image: np.ndarray,
