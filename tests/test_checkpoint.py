@@ -1,11 +1,13 @@
 """Long runs: stop and resume, refused resumes, numerical faults, keeping the best image."""
 
+import shutil
+
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from conftest import example
-from tf_style.checkpoint import Checkpointer
+from tf_style.checkpoint import CheckpointError, Checkpointer, verify_checkpoint
 from tf_style.errors import TfStyleError
 from tf_style.adam import MAX_FAULTS
 from tf_style.transfer import stylize
@@ -127,3 +129,135 @@ def test_keep_best_returns_the_lowest_loss_image(random_extractor, pair):
     last = stylize(*pair, **options)
     best = stylize(*pair, keep_best=True, **options)
     assert best.losses['total'] <= last.losses['total']
+
+
+# Saved state verified before it is trusted: one case per kind of damage. Each is refused with one
+# line naming the directory, before and after TensorFlow, and leaves every byte where it was.
+
+def saved(directory, every=1):
+    """A checkpoint of two small variables in `directory`; returns its Checkpointer."""
+    checkpointer = Checkpointer(str(directory), every=every)
+    checkpointer.fingerprint = 'f'
+    checkpointer.save({'image': tf.Variable(np.arange(3000, dtype=np.float32)),
+                       'step': tf.Variable(7)}, {'scale': 0, 'done': 7, 'seed': 1})
+    return checkpointer
+
+
+def tree(root):
+    return {str(p.relative_to(root)): p.read_bytes() if p.is_file() else None
+            for p in sorted(root.rglob('*'))}
+
+
+def test_a_checkpoint_has_a_manifest_of_every_file(tmp_path):
+    import hashlib
+    import json
+    saved(tmp_path)
+    folder = tmp_path / 'ckpt'
+    manifest = json.loads((folder / 'manifest.json').read_text())
+    assert manifest['format'] == 'tf_style checkpoint' and manifest['version'] == 1
+    files = sorted(p.name for p in folder.iterdir() if p.name != 'manifest.json')
+    assert sorted(manifest['files']) == files and 'state.json' in files
+    for name, entry in manifest['files'].items():
+        data = (folder / name).read_bytes()
+        assert entry == {'size': len(data), 'sha256': hashlib.sha256(data).hexdigest()}
+    assert verify_checkpoint(str(tmp_path))['done'] == 7
+
+
+def _truncate(folder):
+    data = next(folder.glob('vars.data-*'))
+    data.write_bytes(data.read_bytes()[:100])
+
+
+def _flip_a_byte(folder):
+    index = folder / 'vars.index'
+    data = bytearray(index.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    index.write_bytes(bytes(data))
+
+
+def _newer(folder):
+    import json
+    manifest = json.loads((folder / 'manifest.json').read_text())
+    (folder / 'manifest.json').write_text(json.dumps(dict(manifest, version=99)))
+
+
+DAMAGE = {
+    'truncated': (_truncate, r'vars.data-00000-of-00001 is truncated \(100 of \d+ bytes\)'),
+    'corrupt': (_flip_a_byte, 'vars.index is corrupt'),
+    'state cut': (lambda f: (f / 'state.json').write_text('{"sca'), 'state.json is truncated'),
+    'file missing': (lambda f: (f / 'vars.index').unlink(), 'vars.index is missing'),
+    'manifest not JSON': (lambda f: (f / 'manifest.json').write_text('{"fo'),
+                          'manifest.json is unreadable or corrupt'),
+    'manifest of another file': (lambda f: (f / 'manifest.json').write_text('[1, 2]'),
+                                 'not a tf_style checkpoint'),
+    'newer': (_newer, r'written by a newer tf_style \(checkpoint format 99; this one reads 1\)'),
+    'foreign': (lambda f: (f / 'manifest.json').unlink(), 'no manifest.json'),
+    'a file': (lambda f: (shutil.rmtree(f), f.write_text('x')), 'ckpt: not a folder'),
+}
+
+
+@pytest.mark.parametrize('damage', DAMAGE)
+def test_a_damaged_checkpoint_is_refused_and_left_alone(tmp_path, damage):
+    saved(tmp_path)
+    harm, match = DAMAGE[damage]
+    harm(tmp_path / 'ckpt')
+    before = tree(tmp_path)
+    with pytest.raises(CheckpointError, match=match) as e:
+        verify_checkpoint(str(tmp_path))
+    assert str(e.value).startswith(f'checkpoint_dir {str(tmp_path)!r}: ckpt: ')
+    assert '\n' not in str(e.value) and e.value.option == 'checkpoint_dir'
+    resuming = Checkpointer(str(tmp_path), resume=True)
+    resuming.fingerprint = 'f'
+    with pytest.raises(CheckpointError, match=match):
+        resuming.load_state()
+    assert tree(tmp_path) == before
+
+
+def test_a_damaged_checkpoint_is_replaced_only_by_a_whole_new_one(tmp_path):
+    saved(tmp_path)
+    _truncate(tmp_path / 'ckpt')
+    saved(tmp_path)  # a new run in the same directory: its first save replaces the damaged one
+    assert verify_checkpoint(str(tmp_path))['done'] == 7
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['ckpt']
+
+
+def test_a_folder_tf_style_did_not_write_is_never_replaced(tmp_path):
+    (tmp_path / 'ckpt').mkdir()
+    (tmp_path / 'ckpt' / 'model.weights').write_bytes(b'not ours')
+    before = tree(tmp_path)
+    with pytest.raises(CheckpointError, match="'ckpt' in it is not a tf_style checkpoint"):
+        Checkpointer(str(tmp_path))
+    assert tree(tmp_path) == before
+
+
+def test_a_checkpoint_dir_naming_a_file_is_refused(tmp_path):
+    (tmp_path / 'notes.txt').write_text('mine')
+    for resume in (False, True):
+        with pytest.raises(CheckpointError, match="notes.txt': is a file, not a directory$"):
+            Checkpointer(str(tmp_path / 'notes.txt'), resume=resume)
+        with pytest.raises(CheckpointError, match='cannot be created'):
+            Checkpointer(str(tmp_path / 'notes.txt' / 'sub'), resume=resume)
+    assert (tmp_path / 'notes.txt').read_text() == 'mine'
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['notes.txt']
+
+
+def test_a_checkpoint_of_other_variables_is_refused_in_one_line(tmp_path):
+    saved(tmp_path)
+    resuming = Checkpointer(str(tmp_path), resume=True)
+    resuming.fingerprint = 'f'
+    resuming.load_state()
+    with pytest.raises(CheckpointError, match='does not fit this run') as e:
+        resuming.restore({'image': tf.Variable(np.zeros(5, np.float32))})
+    assert '\n' not in str(e.value)
+
+
+def test_verifying_a_checkpoint_needs_no_tensorflow(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from conftest import ROOT
+    saved(tmp_path)
+    code = ('import sys; from tf_style.checkpoint import verify_checkpoint; '
+            f'assert verify_checkpoint({str(tmp_path)!r})["done"] == 7; '
+            'assert "tensorflow" not in sys.modules')
+    subprocess.run([sys.executable, '-c', code], check=True, env=dict(os.environ, PYTHONPATH=ROOT))

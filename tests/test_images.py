@@ -134,28 +134,6 @@ def test_save_png_metadata_and_replace(tmp_path):
         assert np.asarray(im).min() == 255
 
 
-def test_unknown_output_format(tmp_path):
-    with pytest.raises(ImageError, match='unknown image format'):
-        images.check_output_path(str(tmp_path / 'out.bmpx'))
-
-
-def test_output_equal_to_input_is_refused(tmp_path):
-    src = _write(tmp_path / 'in.png', b'x')
-    with pytest.raises(ImageError, match='is an input'):
-        images.check_output_path(str(tmp_path / '.' / 'in.png'), inputs=[src])
-    os.symlink(src, tmp_path / 'link.png')
-    with pytest.raises(ImageError, match='is an input'):
-        images.check_output_path(str(tmp_path / 'link.png'), inputs=[src])
-
-
-def test_unwritable_output_is_refused(tmp_path):
-    with pytest.raises(ImageError, match='does not exist'):
-        images.check_output_path(str(tmp_path / 'no' / 'out.png'))
-    (tmp_path / 'dir.png').mkdir()
-    with pytest.raises(ImageError, match='is a directory'):
-        images.check_output_path(str(tmp_path / 'dir.png'))
-
-
 def test_contact_sheet_lays_out_tiles_with_captions():
     from tf_style.tools.sheets import contact_sheet
     red = np.zeros((20, 40, 3), np.uint8)

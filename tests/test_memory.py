@@ -37,21 +37,20 @@ def test_available_memory_is_positive():
     assert memory.available_bytes() > 0
 
 
-def test_full_disk_is_refused_before_the_run(tmp_path, monkeypatch):
-    import collections
-    import shutil
-    import pytest
-    from tf_style.errors import TfStyleError
-    usage = collections.namedtuple('usage', 'total used free')
-    monkeypatch.setattr(shutil, 'disk_usage', lambda path: usage(10, 10, 1000))
-    with pytest.raises(TfStyleError, match='MiB free'):
-        memory.check_fits(512, 512, StyleTransferConfig(), str(tmp_path), checkpoints=True)
-
-
 def test_impossible_memory_is_refused_with_a_size_that_fits(tmp_path, monkeypatch):
     import pytest
     from tf_style.errors import TfStyleError
     monkeypatch.setattr(memory, 'available_bytes', lambda: 4 * 2 ** 30)
     with pytest.raises(TfStyleError, match=r'use image_size=\d+ or less'):
-        memory.check_fits(4096, 4096, StyleTransferConfig(image_size=4096), str(tmp_path))
-    memory.check_fits(256, 256, StyleTransferConfig(image_size=256), str(tmp_path))
+        memory.check_fits(4096, 4096, StyleTransferConfig(image_size=4096))
+    memory.check_fits(256, 256, StyleTransferConfig(image_size=256), [(256, 256)])
+
+
+def test_a_huge_style_image_is_refused_naming_style_scale(monkeypatch):
+    import pytest
+    from tf_style.errors import TfStyleError
+    monkeypatch.setattr(memory, 'available_bytes', lambda: 8 * 2 ** 30)
+    config = StyleTransferConfig(image_size=256, style_scale=1000.0)
+    with pytest.raises(TfStyleError, match='smaller style_scale') as e:
+        memory.check_fits(256, 256, config, [(256000, 192000)])
+    assert e.value.option == 'style_scale'

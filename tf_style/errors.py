@@ -29,5 +29,13 @@ class WeightsError(TfStyleError):
     """VGG19 weights could not be found or loaded."""
 
 
+class OutputError(TfStyleError):
+    """A path a run would write cannot be written, or would replace an input."""
+
+
+class CheckpointError(TfStyleError):
+    """A checkpoint directory cannot be written, or holds a checkpoint that cannot be trusted."""
+
+
 class VideoError(TfStyleError):
     """A clip could not be read or written, or its frames cannot be stylized together."""

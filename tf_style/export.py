@@ -156,11 +156,15 @@ class SavedModelFeatures:
     """An exported extractor with the `VGG19Features` call interface, for `stylize`."""
 
     def __init__(self, path: str):
-        if not os.path.isfile(os.path.join(path, 'saved_model.pb')):
-            raise TfStyleError(f'{path!r} is not a SavedModel directory (no saved_model.pb): '
-                               'write one with export_extractor')
-        self._loaded = tf.saved_model.load(path)
-        signature = self._loaded.signatures['serving_default']
+        from .preflight import check_saved_model
+        check_saved_model(path)
+        try:
+            self._loaded = tf.saved_model.load(path)
+            signature = self._loaded.signatures['serving_default']
+        except (OSError, ValueError, KeyError, tf.errors.OpError) as e:
+            reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            raise TfStyleError(f'cannot load the SavedModel {path!r}: {reason[:300]}',
+                               option='extractor') from None
         self.layers = tuple(name for name in signature.structured_outputs
                             if not name.endswith('_gram'))
         # Prefer the features-only function; a SavedModel from elsewhere may have just the signature.

@@ -102,26 +102,6 @@ def output_format(path: str) -> str:
     return FORMATS[ext]
 
 
-def check_output_path(path: str, inputs=()) -> None:
-    """Fails now, before any work, if `path` could not be written or would replace an input."""
-    output_format(path)
-    real = os.path.realpath(path)
-    for source in inputs:
-        if source and os.path.exists(source) and (
-                os.path.realpath(source) == real or
-                (os.path.exists(path) and os.path.samefile(source, path))):
-            raise ImageError(f'output {path!r} is an input image: choose another --output')
-    if os.path.isdir(path):
-        raise ImageError(f'cannot write {path!r}: it is a directory')
-    directory = os.path.dirname(real)
-    if not os.path.isdir(directory):
-        raise ImageError(f'cannot write {path!r}: directory {directory!r} does not exist')
-    if not os.access(directory, os.W_OK):
-        raise ImageError(f'cannot write {path!r}: directory {directory!r} is not writable')
-    if os.path.exists(path) and not os.access(path, os.W_OK):
-        raise ImageError(f'cannot write {path!r}: the existing file is not writable')
-
-
 def save_image(path: str, image: np.ndarray, metadata=None) -> None:
     """Writes an H x W x 3 array atomically: a temporary file in the same folder, then a rename.
 

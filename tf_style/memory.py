@@ -69,27 +69,30 @@ def largest_fitting_size(aspect: float, config: StyleTransferConfig, budget: flo
     return size
 
 
-def check_fits(height: int, width: int, config: StyleTransferConfig, output_dir: str,
-               snapshots: bool = False, checkpoints: bool = False,
-               check_memory: bool = True) -> None:
-    """Refuses, before any work, a run of height x width that cannot fit in memory or on disk."""
-    import shutil
+def style_bytes(style_sizes) -> float:
+    """What computing the style targets holds at once: the largest style image, resized, and its
+    forward pass through VGG19 (no gradient), one after another."""
+    return max((BASE_BYTES + 4 * (3 * h * w + sum(
+        vgg_layers.positions(name, h, w) * vgg_layers.channels(name) for name in vgg_layers.LAYERS))
+        for h, w in style_sizes), default=0.0)
+
+
+def check_fits(height: int, width: int, config: StyleTransferConfig, style_sizes=()) -> None:
+    """Refuses, before any work, a run of height x width whose optimisation, or whose style
+    images at `style_sizes` ((height, width) each, as the network sees them), cannot fit in the
+    memory available."""
     from .errors import TfStyleError
-    if check_memory:
-        need, have = estimate_bytes(height, width, config), available_bytes()
-        if need > have:
-            largest = largest_fitting_size(min(height, width) / max(height, width), config, have)
-            raise TfStyleError(
-                f'image_size={config.image_size} needs about {need / 2**30:.1f} GiB of memory; '
-                f'{have / 2**30:.1f} GiB is available: use image_size={largest} or less '
-                '(or check_memory=false)', option='image_size')
-    # The output (PNG: at most about the raw size), snapshots, and checkpoints (written beside
-    # the previous one before it is removed) must fit on disk.
-    pixels = height * width * 3
-    need = pixels * (2 + (1 if snapshots else 0))
-    if checkpoints:
-        need += 2 * pixels * 4 * (2 * config.lbfgs_history + 4)
-    free = shutil.disk_usage(output_dir).free
-    if need > free:
-        raise TfStyleError(f'{output_dir!r} has {free / 2**20:.0f} MiB free; this run may write '
-                           f'{need / 2**20:.0f} MiB (output, snapshots, checkpoints)')
+    have = available_bytes()
+    need = estimate_bytes(height, width, config)
+    if need > have:
+        largest = largest_fitting_size(min(height, width) / max(height, width), config, have)
+        raise TfStyleError(
+            f'image_size={config.image_size} needs about {need / 2**30:.1f} GiB of memory; '
+            f'{have / 2**30:.1f} GiB is available: use image_size={largest} or less '
+            '(or check_memory=false)', option='image_size')
+    need = style_bytes(style_sizes)
+    if need > have:
+        raise TfStyleError(
+            f'a style image of {max(h * w for h, w in style_sizes) / 1e6:.0f} megapixels needs '
+            f'about {need / 2**30:.1f} GiB of memory; {have / 2**30:.1f} GiB is available: use '
+            'a smaller style_scale', option='style_scale')

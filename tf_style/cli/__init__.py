@@ -15,6 +15,7 @@ COMMANDS = {
     'reproduce-figures': 'reproduce_figures',
     'contact-sheet': 'contact_sheet',
     'benchmark': 'benchmark',
+    'stylize-beam': 'stylize_beam',
 }
 
 

@@ -47,17 +47,18 @@ def _parse(module, argv):
                 print(text + '\n')
         sys.exit(0)
     try:
-        return flags.FLAGS(argv)
+        return flags.FLAGS(argv, known_only=getattr(module, 'PASS_UNKNOWN_FLAGS', False))
     except flags.Error as e:
         fail('; '.join(line.strip() for line in str(e).splitlines() if line.strip()))
 
 
 def _guarded(module, argv):
-    if len(argv) > 1:
+    passed = getattr(module, 'PASS_UNKNOWN_FLAGS', False)
+    if len(argv) > 1 and not passed:
         fail(f'unexpected arguments: {" ".join(argv[1:])} (flags look like --name=value)')
     apply_verbosity()
     try:
-        return module.main(flags.FLAGS)
+        return module.main(flags.FLAGS, argv[1:]) if passed else module.main(flags.FLAGS)
     except TfStyleError as e:
         fail(flag_message(e))
     except KeyboardInterrupt:
@@ -67,9 +68,11 @@ def _guarded(module, argv):
 
 def flag_message(error: TfStyleError) -> str:
     """The error's message, with the option it names spelled as this command's flag."""
-    message, option = str(error), getattr(error, 'option', None)
-    if option and option in flags.FLAGS:
-        message = re.sub(rf'(?<![\w-]){re.escape(option)}\b', f'--{option}', message)
+    message = str(error)
+    # The option the error is about, and those its messages suggest as the way out.
+    for option in (getattr(error, 'option', None), 'overwrite', 'check_memory'):
+        if option and option in flags.FLAGS:
+            message = re.sub(rf'(?<![\w-]){re.escape(option)}\b', f'--{option}', message)
     return message
 
 

@@ -6,7 +6,7 @@ import os
 import sys
 import time
 
-from .. import images
+from .. import images, outputs
 from ..config import INITS, check_inputs
 from ..errors import TfStyleError
 from . import app
@@ -55,23 +55,18 @@ def run(FLAGS, contents):
         raise TfStyleError(f'--{given[0]} is for one content image, not a batch')
     if not FLAGS.output_dir:
         raise TfStyleError('several --content images need --output_dir')
-    if not os.path.isdir(FLAGS.output_dir) or not os.access(FLAGS.output_dir, os.W_OK):
-        raise TfStyleError(f'--output_dir={FLAGS.output_dir}: not a writable directory')
+    outputs.check_writable(FLAGS.output_dir, what='output_dir', kind='dir')
     init, init_file = init_setting(FLAGS.init)
     config = config_from_flags(FLAGS, init=init)
     styles = [images.load_image(path) for path in FLAGS.style]
     init_image = images.load_image(init_file) if init_file else None
     check_inputs(config, styles, init_image=init_image)
-    inputs = set(map(os.path.realpath, [*FLAGS.style, *contents, *([init_file] if init_file else [])]))
-    todo, skipped = [], 0
-    for content in contents:
-        out = output_path(FLAGS.output_dir, content)
-        if os.path.realpath(out) in inputs:
-            raise TfStyleError(f'{out!r} would replace an input: choose another --output_dir')
-        if os.path.exists(out) and not FLAGS.overwrite:
-            skipped += 1
-        else:
-            todo.append((content, out))
+    todo = [(content, output_path(FLAGS.output_dir, content)) for content in contents
+            if FLAGS.overwrite or not os.path.exists(output_path(FLAGS.output_dir, content))]
+    skipped = len(contents) - len(todo)
+    outputs.plan_outputs(inputs=[*FLAGS.style, *contents, *([init_file] if init_file else [])],
+                         overwrite=True, extra=[outputs.Planned('output_dir', out)
+                                                for _, out in todo])
     if skipped:
         app.say(f'skipping {skipped} image(s) already in {FLAGS.output_dir} (--overwrite '
                 'replaces them)')

@@ -10,6 +10,7 @@ from absl import flags
 
 from .. import vgg_layers
 from ..config import POOLINGS
+from .. import outputs
 from . import app
 
 DEFAULT_LAYERS = vgg_layers.STYLE_LAYERS + vgg_layers.CONTENT_LAYERS
@@ -29,6 +30,7 @@ def define_flags(fv):
 
 def main(FLAGS):
     layers = [vgg_layers.canonical(name) for name in FLAGS.layers]
+    outputs.check_directory_output(FLAGS.output_dir, FLAGS.overwrite)
     app.load_tensorflow()
     from ..export import export_extractor
     from ..network import build_extractor

@@ -12,6 +12,7 @@ saved_model_cli, TensorFlow Serving).
 from absl import flags
 
 from .. import images
+from .. import outputs
 from . import app
 from .options import config_from_flags, define_config_flags
 
@@ -38,6 +39,7 @@ def define_flags(fv):
 def main(FLAGS):
     config = config_from_flags(FLAGS)
     style = images.load_image(FLAGS.style) if FLAGS.style else None
+    outputs.check_directory_output(FLAGS.output_dir, FLAGS.overwrite)
     app.load_tensorflow()
     from ..export_stylizer import export_stylizer
     from ..network import build_extractor

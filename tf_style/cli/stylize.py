@@ -25,7 +25,7 @@ import threading  # noqa: E402
 
 from absl import flags  # noqa: E402
 
-from .. import images, masks  # noqa: E402
+from .. import images, masks, outputs  # noqa: E402
 from ..config import INITS, check_inputs  # noqa: E402
 from ..errors import TfStyleError  # noqa: E402
 from . import app, batch  # noqa: E402
@@ -98,12 +98,11 @@ def main(FLAGS):
     stop = StopOnSignal()
     init, init_file = batch.init_setting(FLAGS.init)
     config = config_from_flags(FLAGS, init=init)
-    inputs = [FLAGS.content, *FLAGS.style, *(FLAGS.content_masks or []), FLAGS.labels,
-              *(FLAGS.style_masks or []), init_file]
     if FLAGS.resume and not FLAGS.checkpoint_dir:
         raise TfStyleError('--resume needs --checkpoint_dir')
-    check_output(FLAGS.output, FLAGS.overwrite or FLAGS.resume, inputs)
+    preflight(FLAGS, config)
     content = images.load_image(FLAGS.content)
+    plan = plan_outputs(FLAGS, config, content, init_file)
     styles = [images.load_image(path) for path in FLAGS.style]
     content_masks, style_masks = load_masks(FLAGS, content, styles)
     init_image = images.load_image(init_file) if init_file else None
@@ -115,8 +114,9 @@ def main(FLAGS):
         raise TfStyleError('--calibration_dir is for --normalize_weights, which is off')
     calibration = images.load_directory(FLAGS.calibration_dir) if FLAGS.calibration_dir else None
     check_inputs(config, styles, content_masks, style_masks, init_image, calibration)
-    check_resources(FLAGS, content, config)
-    reporter = Reporter(FLAGS)
+    if FLAGS.check_memory:
+        check_memory(config, content, styles)
+    reporter = Reporter(FLAGS, plan)
 
     app.load_tensorflow()  # only now that the inputs are known to be good
     from ..transfer import stylize
@@ -153,37 +153,64 @@ def main(FLAGS):
 
 def check_output(path, overwrite, inputs=()):
     """Fails before any work if image `path` cannot be written, is an input, or exists unasked."""
-    images.check_output_path(path, inputs=inputs)
-    if os.path.exists(path) and not overwrite:
-        raise TfStyleError(f'{path!r} exists: pass --overwrite to replace it')
+    outputs.plan_outputs(path, inputs=[p for p in inputs if p], overwrite=overwrite)
 
 
-def check_resources(FLAGS, content, config):
-    """Refuses, before any work, a run that cannot fit in memory or on disk."""
+def preflight(FLAGS, config):
+    """Weights, an extractor and TensorBoard, checked without TensorFlow."""
+    from .. import preflight as checks
+    if FLAGS.extractor:
+        checks.check_saved_model(FLAGS.extractor)
+    elif config.weights not in ('imagenet', 'random'):
+        checks.check_weights(config.weights)
+    checks.check_tensorboard(FLAGS.logdir)
+
+
+def plan_outputs(FLAGS, config, content, init_file):
+    """Every path the run writes (output, snapshots, checkpoints, logdir), checked now."""
+    from .. import checkpoint
+    inputs = [FLAGS.content, *FLAGS.style, *(FLAGS.content_masks or []), FLAGS.labels,
+              *(FLAGS.style_masks or []), init_file, FLAGS.weights, FLAGS.calibration_dir]
+    height, width = output_size(content, config.image_size)
+    total = sum(n for _, n in config.schedule())
+    return outputs.plan_outputs(
+        FLAGS.output, inputs=[p for p in inputs if p and os.path.exists(p)],
+        size=(height, width), overwrite=FLAGS.overwrite or FLAGS.resume,
+        save_pattern=FLAGS.save_pattern if FLAGS.save_every else None,
+        snapshot_iterations=outputs.snapshot_iterations(total, FLAGS.save_every),
+        checkpoint_dir=FLAGS.checkpoint_dir, resume=FLAGS.resume,
+        checkpoint_bytes=checkpoint.state_bytes(height, width, config.optimizer,
+                                                config.lbfgs_history),
+        logdir=FLAGS.logdir)
+
+
+def output_size(image, long_side):
+    h, w = image.shape[:2]
+    scale = long_side / max(h, w)
+    return max(1, round(h * scale)), max(1, round(w * scale))
+
+
+def check_memory(config, content, styles):
+    """Refuses, before any work, a run that cannot fit in memory: the optimisation at the final
+    size, and each style image at its size."""
     from .. import memory
-    h, w = content.shape[:2]
-    scale = config.image_size / max(h, w)
-    height, width = round(h * scale), round(w * scale)
-    if max(h, w) < config.image_size / 4:
-        app.note(f'the content image is {w}x{h}; upscaling it to {width}x{height}')
-    memory.check_fits(height, width, config, os.path.dirname(os.path.abspath(FLAGS.output)),
-                      snapshots=bool(FLAGS.save_every), checkpoints=bool(FLAGS.checkpoint_dir),
-                      check_memory=FLAGS.check_memory)
+    height, width = output_size(content, config.image_size)
+    if max(content.shape[:2]) < config.image_size / 4:
+        app.note(f'the content image is {content.shape[1]}x{content.shape[0]}; upscaling it to '
+                 f'{width}x{height}')
+    sides = [max(1, round(max(height, width) * k)) for k in config.style_scales(len(styles))]
+    memory.check_fits(height, width, config, [output_size(s, n) for s, n in zip(styles, sides)])
 
 
 class Reporter:
     """Progress on stdout: a bar redrawn in place on a terminal, plain lines otherwise; snapshots
     and TensorBoard summaries."""
 
-    def __init__(self, FLAGS):
+    def __init__(self, FLAGS, plan):
         self.flags = FLAGS
+        self.plan = plan
         self.tty = sys.stdout.isatty()
         self.writer = None
-        if FLAGS.logdir:
-            import importlib.util
-            if importlib.util.find_spec('tensorboard') is None:
-                raise TfStyleError("--logdir needs TensorBoard: pip install tensorboard "
-                                   "(or pip install 'tf_style[tensorboard]')")
 
     def open(self):
         if self.flags.logdir:
@@ -197,9 +224,7 @@ class Reporter:
             self.progress(p)
         if FLAGS.save_every and p.iteration % FLAGS.save_every == 0:
             image = p.current_image()
-            stem, ext = os.path.splitext(FLAGS.output)
-            images.save_image(FLAGS.save_pattern.format(stem=stem, ext=ext,
-                                                        iteration=p.iteration), image)
+            images.save_image(self.plan.snapshot_path(p.iteration), image)
             if self.writer:
                 import tensorflow as tf
                 with self.writer.as_default():

@@ -1,0 +1,216 @@
+"""tf_style.beam on the DirectRunner: the RunInference handlers and the file pipeline."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+beam = pytest.importorskip('apache_beam')
+
+from apache_beam.ml.inference.base import KeyedModelHandler, RunInference  # noqa: E402
+from apache_beam.options.pipeline_options import PipelineOptions  # noqa: E402
+from apache_beam.testing.util import BeamAssertException, assert_that  # noqa: E402
+
+from tf_style import images  # noqa: E402
+from tf_style.beam import (FeaturesModelHandler, StylizeModelHandler,  # noqa: E402
+                           pipeline_counts, stylize_pipeline)
+from tf_style.errors import ConfigError, ImageError  # noqa: E402
+
+TINY = dict(weights='random', image_size=32, iterations=2, seed=0)
+
+
+def _image(seed, shape):
+    return np.random.default_rng(seed).uniform(0, 255, shape).astype(np.float32)
+
+
+def _options(mode):
+    # flags=[]: PipelineOptions would otherwise parse pytest's command line.
+    return PipelineOptions(flags=[], direct_num_workers=2, direct_running_mode=mode)
+
+
+@pytest.fixture
+def folders(tmp_path):
+    """Three tiny images, a corrupt file and a sliver too thin for the network; an empty
+    output folder."""
+    inputs, outputs = tmp_path / 'in', tmp_path / 'out'
+    inputs.mkdir()
+    outputs.mkdir()
+    for i in range(3):
+        images.save_image(str(inputs / f'photo{i}.png'), _image(i, (32, 40, 3)))
+    (inputs / 'corrupt.png').write_bytes(b'\x89PNG\r\n\x1a\n not really')
+    # 64 x 4 px: 32 x 2 at image_size 32, below block5_conv1's 16 px.
+    images.save_image(str(inputs / 'sliver.png'), _image(9, (4, 64, 3)))
+    return inputs, outputs
+
+
+def _errors(outputs):
+    with open(outputs / 'errors.jsonl') as f:
+        return {os.path.basename(e['input']): e for e in map(json.loads, f)}
+
+
+@pytest.mark.slow
+def test_pipeline_on_two_worker_processes_writes_outputs_and_dead_letters(folders):
+    inputs, outputs = folders
+    style = _image(5, (32, 32, 3))
+    result = stylize_pipeline(_options('multi_processing'), str(inputs / '*'), style,
+                              str(outputs), **TINY)
+    written = sorted(p.name for p in outputs.glob('*.png'))
+    assert written == ['photo0.png', 'photo1.png', 'photo2.png']
+    assert images.load_image(str(outputs / 'photo0.png')).shape == (26, 32, 3)
+    errors = _errors(outputs)
+    assert sorted(errors) == ['corrupt.png', 'sliver.png']
+    assert errors['corrupt.png']['stage'] == 'read'
+    assert 'ImageError: cannot read image' in errors['corrupt.png']['error']
+    assert errors['sliver.png']['stage'] == 'stylize'
+    assert 'ConfigError' in errors['sliver.png']['error']
+    assert pipeline_counts(result) == {'written': 3, 'skipped': 0, 'failed': 2}
+
+    # A re-run (in this process: the skipping is the same on any runner) writes nothing new.
+    mtimes = {p.name: p.stat().st_mtime_ns for p in outputs.glob('*.png')}
+    result = stylize_pipeline(_options('in_memory'), str(inputs / '*'), style, str(outputs),
+                              **TINY)
+    assert {p.name: p.stat().st_mtime_ns for p in outputs.glob('*.png')} == mtimes
+    assert pipeline_counts(result) == {'written': 0, 'skipped': 3, 'failed': 2}
+    assert sorted(_errors(outputs)) == ['corrupt.png', 'sliver.png']
+    assert not [name for name in os.listdir(outputs) if name.startswith('.')]
+
+
+@pytest.mark.slow
+def test_an_output_that_would_replace_its_input_is_a_dead_letter(tmp_path):
+    images.save_image(str(tmp_path / 'photo.png'), _image(0, (32, 32, 3)))
+    before = (tmp_path / 'photo.png').read_bytes()
+    # Added to a pipeline of the caller's, which runs it.
+    with beam.Pipeline(options=PipelineOptions(flags=[])) as p:
+        written = stylize_pipeline(p, str(tmp_path / '*.png'), _image(5, (32, 32, 3)),
+                                   str(tmp_path), overwrite=True, **TINY)
+        assert_that(written, lambda paths: _expect(list(paths), []))
+    assert (tmp_path / 'photo.png').read_bytes() == before
+    errors = _errors(tmp_path)
+    assert errors['photo.png']['stage'] == 'read'
+    assert 'would replace the input' in errors['photo.png']['error']
+
+
+@pytest.mark.slow
+def test_stylize_handler_runs_stylize_with_its_options(random_extractor):
+    import tf_style
+    content, style = _image(1, (32, 40, 3)), _image(5, (32, 32, 3))
+    handler = StylizeModelHandler(style, **TINY)
+    [result] = handler.run_inference([content], random_extractor)
+    expected = tf_style.stylize(content, style, extractor=random_extractor, **TINY).image
+    assert result.example is content
+    assert result.inference.dtype == np.uint8
+    np.testing.assert_array_equal(result.inference, expected)
+
+
+def test_stylize_handler_checks_its_options_at_construction():
+    with pytest.raises(ConfigError, match='iterations'):
+        StylizeModelHandler(_image(5, (32, 32, 3)), iterations=-1)
+    with pytest.raises(ImageError, match='no such file'):
+        StylizeModelHandler('/nonexistent/style.jpg')
+
+
+def test_pipeline_refuses_a_pattern_without_files_and_clashing_outputs(tmp_path):
+    with pytest.raises(ImageError, match='input_pattern'):
+        stylize_pipeline(None, str(tmp_path / '*.jpg'), _image(5, (32, 32, 3)), str(tmp_path))
+    images.save_image(str(tmp_path / 'a.png'), _image(0, (8, 8, 3)))
+    images.save_image(str(tmp_path / 'a.jpg'), _image(0, (8, 8, 3)))
+    with pytest.raises(ImageError, match='output_dir'):
+        stylize_pipeline(None, str(tmp_path / 'a.*'), _image(5, (32, 32, 3)),
+                         str(tmp_path / 'out'))
+    (tmp_path / 'out').mkdir()
+    with pytest.raises(ImageError, match='both be written'):
+        stylize_pipeline(None, str(tmp_path / 'a.*'), _image(5, (32, 32, 3)),
+                         str(tmp_path / 'out'))
+
+
+def _expect(actual, expected):
+    if actual != expected:
+        raise BeamAssertException(f'{actual} != {expected}')
+
+
+LAYERS = ('block1_conv1', 'block2_conv1')
+
+
+def _expected_grams(extractor, picture):
+    from tf_style.losses import gram_matrix
+    features = extractor(picture[None], layers=LAYERS)
+    return {name + '_gram': gram_matrix(value).numpy()[0] for name, value in features.items()}
+
+
+def _grams_match(expected):
+    def check(actual):
+        got = dict(actual)
+        if sorted(got) != sorted(expected):
+            raise BeamAssertException(f'keys {sorted(got)} != {sorted(expected)}')
+        for key, result in got.items():
+            if sorted(result.inference) != sorted(expected[key]):
+                raise BeamAssertException(f'{key}: outputs {sorted(result.inference)}')
+            for name, gram in expected[key].items():
+                np.testing.assert_allclose(result.inference[name], gram, rtol=1e-4,
+                                           atol=1e-4 * np.abs(gram).max())
+    return check
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('source', ['network', 'saved_model'])
+def test_features_handler_through_run_inference_gives_the_extractors_grams(
+        source, random_extractor, tmp_path):
+    # Two images of one size (one batch through the network) and one of another.
+    pictures = {'a': _image(1, (32, 40, 3)), 'b': _image(2, (32, 40, 3)),
+                'c': _image(3, (24, 24, 3))}
+    expected = {key: _expected_grams(random_extractor, p) for key, p in pictures.items()}
+    if source == 'saved_model':
+        from tf_style.export import export_extractor
+        handler = FeaturesModelHandler(
+            export_extractor(str(tmp_path / 'model'), random_extractor, layers=LAYERS),
+            layers=LAYERS)
+    else:
+        handler = FeaturesModelHandler(weights='random', layers=LAYERS, min_batch_size=3)
+    with beam.Pipeline(options=PipelineOptions(flags=[])) as p:
+        results = (p | beam.Create(sorted(pictures.items()))
+                   | RunInference(KeyedModelHandler(handler)))
+        assert_that(results, _grams_match(expected))
+
+
+@pytest.mark.slow
+def test_features_handler_groups_a_batch_by_size(random_extractor):
+    handler = FeaturesModelHandler(weights='random', layers=LAYERS, include_features=True)
+    pictures = [_image(1, (32, 40, 3)), _image(3, (24, 24, 3)), _image(2, (32, 40, 3))]
+    results = handler.run_inference(pictures, random_extractor)
+    for picture, result in zip(pictures, results):
+        assert result.example is picture
+        for name, gram in _expected_grams(random_extractor, picture).items():
+            np.testing.assert_allclose(result.inference[name], gram, rtol=1e-4,
+                                       atol=1e-4 * np.abs(gram).max())
+        assert result.inference['block2_conv1'].shape == (
+            picture.shape[0] // 2, picture.shape[1] // 2, 128)
+
+
+def test_stylize_handler_refuses_inference_args_that_change_the_network():
+    handler = StylizeModelHandler(_image(5, (32, 32, 3)), **TINY)
+    handler.validate_inference_args({'iterations': 3})
+    with pytest.raises(ConfigError, match='weights'):
+        handler.validate_inference_args({'weights': 'imagenet'})
+    with pytest.raises(ConfigError, match='iterations'):
+        handler.validate_inference_args({'iterations': -1})
+
+
+@pytest.mark.slow
+def test_the_stylize_beam_command(tmp_path):
+    from conftest import EXAMPLES, run_bin
+    from PIL import Image
+    photos = tmp_path / 'in'
+    photos.mkdir()
+    for i in range(2):
+        Image.fromarray(np.random.default_rng(i).integers(0, 255, (40, 32, 3), np.uint8)).save(
+            photos / f'p{i}.png')
+    (photos / 'bad.png').write_bytes(b'junk')
+    out = tmp_path / 'out'
+    r = run_bin('stylize_beam', f'--input_pattern={photos}/*.png', f'--output_dir={out}',
+                f'--style={os.path.join(EXAMPLES, "starry_night.jpg")}', '--weights=random',
+                '--image_size=32', '--iterations=1')
+    assert r.returncode == 1, r.stderr
+    assert sorted(os.listdir(out)) == ['errors.jsonl', 'p0.png', 'p1.png']
+    assert r.stdout.startswith('wrote 2 image(s)') and '1 failed' in r.stdout
+    assert 'bad.png' in r.stderr.splitlines()[-1]

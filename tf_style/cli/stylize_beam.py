@@ -1,0 +1,77 @@
+"""Stylizes every image a glob matches with an Apache Beam pipeline (DirectRunner by default).
+
+  tf-style stylize-beam --input_pattern='photos/*.jpg' --style=examples/starry_night.jpg \
+      --output_dir=stylized --weights=vgg19_hed.weights.h5 --image_size=256 \
+      --direct_num_workers=2 --direct_running_mode=multi_processing
+
+Each output is OUTPUT_DIR/<input stem>.png, written atomically; finished outputs are skipped on a
+re-run; an image that fails goes to OUTPUT_DIR/errors.jsonl (input, stage, error) instead of
+failing the pipeline. Flags this command does not know are Beam's pipeline options (--runner,
+--direct_num_workers, --direct_running_mode, Dataflow's, ...).
+"""
+
+import json
+import os
+import sys
+
+from absl import flags
+
+from .. import outputs
+from ..errors import TfStyleError
+from . import app
+from .options import config_from_flags, define_config_flags
+
+# Unknown flags go to Beam's PipelineOptions.
+PASS_UNKNOWN_FLAGS = True
+CONFIG_FLAGS = ('image_size', 'iterations', 'init', 'seed', 'content_weight', 'style_weight',
+                'tv_weight', 'content_layers', 'style_layers', 'style_scale',
+                'style_blend_weights', 'preserve_colors', 'optimizer', 'learning_rate',
+                'weights', 'pooling', 'scales', 'precision')
+
+
+def define_flags(fv):
+    flags.DEFINE_string('input_pattern', None, 'Content images: a glob.', required=True,
+                        flag_values=fv)
+    flags.DEFINE_multi_string('style', None, 'Style image; repeat for several.', required=True,
+                              flag_values=fv)
+    flags.DEFINE_string('output_dir', None, 'Where the stylized PNGs and errors.jsonl go.',
+                        required=True, flag_values=fv)
+    flags.DEFINE_boolean('overwrite', False, 'Stylize again the inputs whose output exists.',
+                         flag_values=fv)
+    define_config_flags(fv, CONFIG_FLAGS)
+
+
+def main(FLAGS, beam_args=()):
+    config = config_from_flags(FLAGS)
+    if config.init == 'image':
+        raise TfStyleError('--init=image needs one start image per content: not in a pipeline')
+    for path in FLAGS.style:
+        if not os.path.isfile(path):
+            raise TfStyleError(f'--style={path}: no such file')
+    outputs.check_writable(FLAGS.output_dir, inputs=FLAGS.style, what='output_dir', kind='dir')
+    os.makedirs(FLAGS.output_dir, exist_ok=True)
+    try:
+        from apache_beam.options.pipeline_options import PipelineOptions
+    except ImportError:
+        raise TfStyleError("stylize-beam needs Apache Beam: pip install 'tf_style[beam]'") from None
+    app.load_tensorflow()  # the DirectRunner's in-process workers
+    from ..beam import pipeline_counts, stylize_pipeline
+    options = {name: getattr(config, name) for name in CONFIG_FLAGS}
+    # Worker processes: warnings and errors only, unless asked otherwise.
+    os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
+    if not any(a.startswith('--default_sdk_harness_log_level') for a in beam_args):
+        beam_args = [*beam_args, '--default_sdk_harness_log_level=WARNING']
+    result = stylize_pipeline(PipelineOptions(list(beam_args)), FLAGS.input_pattern,
+                              FLAGS.style, FLAGS.output_dir, overwrite=FLAGS.overwrite, **options)
+    counts = pipeline_counts(result)
+    app.say(f'wrote {counts["written"]} image(s) to {FLAGS.output_dir}, skipped '
+            f'{counts["skipped"]} finished, {counts["failed"]} failed' +
+            (f' (see {os.path.join(FLAGS.output_dir, "errors.jsonl")})' if counts['failed']
+             else ''))
+    if counts['failed']:
+        with open(os.path.join(FLAGS.output_dir, 'errors.jsonl')) as f:
+            for line in f:
+                failure = json.loads(line)
+                print(f'{app.program()}: {failure["input"]}: {failure["error"]}',
+                      file=sys.stderr)
+        sys.exit(1)
