@@ -98,6 +98,7 @@ def test_long_term_target_is_the_nearest_reliable_frame():
     np.testing.assert_array_equal(mask, c1)
 
 
+@pytest.mark.slow
 def test_long_term_run_uses_the_earlier_frames(random_extractor):
     # The camera goes right and back: what frame 2 uncovers at its left, frame 1 did not see,
     # frame 0 did.
