@@ -35,3 +35,7 @@ class OutputError(TfStyleError):
 
 class CheckpointError(TfStyleError):
     """A checkpoint directory cannot be written, or holds a checkpoint that cannot be trusted."""
+
+
+class VideoError(TfStyleError):
+    """A clip could not be read or written, or its frames cannot be stylized together."""
