@@ -9,6 +9,7 @@ import sys
 
 COMMANDS = {
     'stylize': 'stylize',
+    'stylize-video': 'stylize_video',
     'export-extractor': 'export_extractor',
     'export-stylizer': 'export_stylizer',
     'convert-weights': 'convert_weights',

@@ -33,13 +33,14 @@ class _NumberListParser(flags.ListParser):
         return f'comma separated list of {self._what}'
 
 
-def define_config_flags(fv: flags.FlagValues, names: Iterable[str] = None, help_notes=None):
+def define_config_flags(fv: flags.FlagValues, names: Iterable[str] = None, help_notes=None,
+                        defaults=None):
     """Defines a flag for each config field in `names` (default: all), with the field's
-    default and help (`help_notes` adds to a field's help)."""
+    default and help (`help_notes` adds to a field's help; `defaults` replaces a default)."""
     for name in names or CONFIG_FIELDS:
         field = CONFIG_FIELDS[name]
         help = field.metadata['help'] + (help_notes or {}).get(name, '')
-        _define(fv, name, field.default, help, field.metadata)
+        _define(fv, name, (defaults or {}).get(name, field.default), help, field.metadata)
 
 
 def _define(fv, name, default, help, meta):

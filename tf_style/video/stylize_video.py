@@ -99,6 +99,7 @@ def stylize_video_results(
         warped_start: Optional[bool] = None,
         callback: Optional[Callable[[VideoProgress], None]] = None,
         frame_count: Optional[int] = None, extractor=None,
+        finished: Sequence[np.ndarray] = (), checkpointer_for: Optional[Callable] = None,
         **stylize_options) -> Iterator[FrameResult]:
     """Stylizes the frames of a clip (H x W x 3 arrays, 0..255, all one size) one at a time, each
     starting from the previous result warped by the optical flow, with the short-term temporal
@@ -115,6 +116,9 @@ def stylize_video_results(
     fields, should_stop, report_every, ...), the same for every frame. `long_term`: the
     long-term loss over the frames t - j, j in LONG_TERM_FRAMES (True) or in the given offsets;
     it keeps that many earlier frames. `passes` > 1 (multi-pass) is not built: ConfigError.
+    Resuming a clip: `finished` are the results of its first frames (uint8, as yielded before),
+    which are not stylized again nor yielded; `checkpointer_for(index)` gives each frame's
+    `tf_style.checkpoint.Checkpointer` (a frame's run then resumes from its checkpoint).
 
     Raises FrameStopped when a frame's run stops early.
     """
@@ -143,8 +147,14 @@ def stylize_video_results(
             extractor = build_extractor(config.weights, config.pooling, calibration_images=[
                 frame, *(images.resize_long_side(s, config.image_size) for s in styles)]
                 if config.normalize_weights else None)
+        if index < len(finished):
+            previous_frame = frame
+            history.appendleft((frame, np.asarray(finished[index])))
+            continue
         options = dict(stylize_options, extractor=extractor,
                        callback=timing.reporter(index, callback, clip_start) if callback else None)
+        if checkpointer_for is not None:
+            options['checkpointer'] = checkpointer_for(index)
         warped = target = mask = None
         if previous_frame is None or not warped_start:
             options['iterations'] = first_frame_iterations

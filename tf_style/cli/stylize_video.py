@@ -1,0 +1,197 @@
+"""Stylizes a video with temporal consistency (Ruder, Dosovitskiy & Brox, GCPR 2016).
+
+  tf-style stylize-video --content=clip.mp4 --style=examples/starry_night.jpg --output=out.mp4
+  tf-style stylize-video --content=frames/ --style=... --output=stylized_frames/ \
+      --checkpoint_dir=run --resume
+
+Each frame after the first starts from the previous result warped by the optical flow, with the
+temporal loss against it where the flow is reliable (--temporal_weight=0: frame by frame). A clip
+is a video file (.mp4, .webm, .gif, ... through PyAV) or a directory of frames; a video output
+keeps the input's frame rate and audio. With --checkpoint_dir, finished frames and the current
+frame's run are saved there: Ctrl-C saves, and --resume continues at the frame and iteration.
+"""
+
+import signal
+
+from .stylize import STOP_SIGNALS, StopOnSignal  # noqa: F401  (blocks the signals first)
+
+import dataclasses  # noqa: E402
+import os  # noqa: E402
+import shutil  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+
+from absl import flags  # noqa: E402
+
+from .. import images, outputs  # noqa: E402
+from ..errors import TfStyleError  # noqa: E402
+from . import app, batch  # noqa: E402
+from .options import CONFIG_FIELDS, config_from_flags, define_config_flags  # noqa: E402
+
+NOT_VIDEO_OPTIONS = ('scales', 'scale_iterations', 'keep_best', 'init', 'iterations')
+
+
+def define_flags(fv):
+    flags.DEFINE_string('content', None, 'Input clip: a video file or a directory of frames.',
+                        required=True, flag_values=fv)
+    flags.DEFINE_multi_string('style', None, 'Style image; repeat for several.', required=True,
+                              flag_values=fv)
+    flags.DEFINE_string('output', None, 'Output clip: a video file (.mp4, .webm, .gif, ...) or a '
+                        'directory for PNG frames.', required=True, flag_values=fv)
+    define_config_flags(fv, [n for n in CONFIG_FIELDS if n not in NOT_VIDEO_OPTIONS],
+                        defaults={'temporal_weight': 1e3, 'image_size': 256})
+    flags.DEFINE_string('init', 'noise', 'Start of the first frame (and of every frame with '
+                        '--temporal_weight=0): noise, content, style, content_in_style_colors, '
+                        'or an image FILE.', flag_values=fv)
+    flags.DEFINE_integer('first_frame_iterations', 500, 'Iterations of the first frame.',
+                         flag_values=fv)
+    flags.DEFINE_integer('iterations', 250, 'Iterations of each later frame.', flag_values=fv)
+    flags.DEFINE_boolean('long_term', False, "The paper's long-term loss over the frames 1, 2 "
+                         'and 4 before.', flag_values=fv)
+    flags.DEFINE_integer('passes', 1, 'Multi-pass (not built yet: 1).', flag_values=fv)
+    flags.DEFINE_enum('flow', 'dis', ['dis', 'farneback'], "OpenCV's optical flow.",
+                      flag_values=fv)
+    flags.DEFINE_integer('print_every', 10, 'Progress every N iterations (0: per frame only).',
+                         flag_values=fv)
+    flags.DEFINE_string('checkpoint_dir', None, 'Keep finished frames and the current frame\'s '
+                        'run here (Ctrl-C saves; --resume continues).', flag_values=fv)
+    flags.DEFINE_integer('checkpoint_every', 50, 'Iterations between a frame\'s checkpoints.',
+                         flag_values=fv)
+    flags.DEFINE_boolean('resume', False, 'Continue the clip saved in --checkpoint_dir.',
+                         flag_values=fv)
+    flags.DEFINE_boolean('overwrite', False, 'Replace an existing --output.', flag_values=fv)
+
+
+def main(FLAGS):
+    stop = StopOnSignal()
+    try:
+        from ..video import io
+    except ImportError:
+        raise TfStyleError("stylize-video needs OpenCV and PyAV: pip install 'tf_style[video]'")
+    init, init_file = batch.init_setting(FLAGS.init)
+    config = config_from_flags(FLAGS, init=init, iterations=FLAGS.first_frame_iterations)
+    if FLAGS.resume and not FLAGS.checkpoint_dir:
+        raise TfStyleError('--resume needs --checkpoint_dir')
+    info = io.probe(FLAGS.content)
+    io.check_output(FLAGS.output, [FLAGS.content, *FLAGS.style, init_file],
+                    io.frame_names(info))
+    if os.path.exists(FLAGS.output) and not (FLAGS.overwrite or FLAGS.resume) and (
+            io.is_video_path(FLAGS.output) or os.listdir(FLAGS.output)):
+        raise TfStyleError(f'{FLAGS.output!r} exists: pass --overwrite to replace it')
+    if FLAGS.checkpoint_dir:
+        outputs.check_writable(FLAGS.checkpoint_dir, inputs=[FLAGS.content, *FLAGS.style],
+                               what='checkpoint_dir', kind='dir')
+    styles = [images.load_image(path) for path in FLAGS.style]
+    init_image = images.load_image(init_file) if init_file else None
+
+    app.load_tensorflow()
+    work = Frames(FLAGS.checkpoint_dir, FLAGS.output, FLAGS.resume)
+    try:
+        stylized = run(FLAGS, config, info, styles, init_image, work, stop)
+        if stylized is None:
+            sys.exit(128 + stop.signal)
+        io.write_clip(FLAGS.output, work.read(info.frames), source=info)
+    finally:
+        work.close()
+    app.say(f'wrote {FLAGS.output} ({info.frames} frames; {stylized} stylized in this run)')
+
+
+def run(FLAGS, config, info, styles, init_image, work, stop):
+    """Stylizes the frames not yet in `work`; returns how many, or None when stopped."""
+    from ..checkpoint import Checkpointer
+    from ..video import io
+    from ..video.stylize_video import FrameStopped, stylize_video_results
+    finished = work.finished()
+    if len(finished) == info.frames:
+        return 0
+    stop.running = True
+    every = FLAGS.print_every
+
+    def checkpointer_for(index):
+        if not FLAGS.checkpoint_dir:
+            return None
+        directory = work.checkpoint(index)
+        return Checkpointer(directory, FLAGS.checkpoint_every,
+                            resume=os.path.isdir(os.path.join(directory, 'ckpt')))
+
+    options = {k: v for k, v in dataclasses.asdict(config).items()
+               if k not in ('iterations', 'temporal_weight')}
+    results = stylize_video_results(
+        io.read_frames(FLAGS.content), styles, **options,
+        temporal_weight=config.temporal_weight, long_term=FLAGS.long_term, passes=FLAGS.passes,
+        first_frame_iterations=FLAGS.first_frame_iterations, iterations=FLAGS.iterations,
+        flow=FLAGS.flow, callback=Progress(info.frames), report_every=every,
+        frame_count=info.frames, finished=finished, checkpointer_for=checkpointer_for,
+        should_stop=stop, init_image=init_image)
+    count = 0
+    try:
+        for frame in results:
+            work.add(frame.index, frame.image)
+            count += 1
+    except FrameStopped as e:
+        where = (f'; --resume continues from {FLAGS.checkpoint_dir}' if FLAGS.checkpoint_dir
+                 else '')
+        print(f'{app.program()}: {e.result.stop_reason} at frame {e.frame + 1} of '
+              f'{info.frames}{where}', file=sys.stderr)
+        return None
+    return count
+
+
+class Progress:
+    """A line per report: frame k of n, the frame's iteration, iterations/s, the clip's ETA."""
+
+    def __init__(self, frames):
+        self.frames = frames
+
+    def __call__(self, p):
+        progress = p.progress
+        eta = (f'  clip ETA {app.format_seconds(p.eta_seconds)}'
+               if p.eta_seconds is not None else '')
+        app.say(f'frame {p.frame + 1}/{self.frames}  iter {progress.iteration}/'
+                f'{progress.iterations}  loss {progress.losses["total"]:.4g}  '
+                f'{progress.iterations_per_second:.2f} it/s{eta}')
+
+
+class Frames:
+    """The finished frames of a clip (PNG files, each written atomically): in
+    <checkpoint_dir>/frames when resuming is possible, else in a temporary folder beside the
+    output, removed at the end."""
+
+    def __init__(self, checkpoint_dir, output, resume):
+        self.temporary = checkpoint_dir is None
+        if self.temporary:
+            parent = os.path.dirname(os.path.abspath(output.rstrip('/')))
+            self.root = tempfile.mkdtemp(prefix='.tf_style_frames.', dir=parent)
+        else:
+            self.root = checkpoint_dir
+            if not resume and os.path.isdir(os.path.join(self.root, 'frames')):
+                shutil.rmtree(os.path.join(self.root, 'frames'))
+        self.dir = os.path.join(self.root, 'frames')
+        os.makedirs(self.dir, exist_ok=True)
+
+    def _path(self, index):
+        return os.path.join(self.dir, f'{index:06d}.png')
+
+    def finished(self):
+        """The first frames done, in order (a gap ends them)."""
+        done = []
+        while os.path.exists(self._path(len(done))):
+            done.append(images.load_image(self._path(len(done))))
+        return done
+
+    def checkpoint(self, index):
+        return os.path.join(self.root, f'frame_{index:06d}')
+
+    def add(self, index, image):
+        images.save_image(self._path(index), image)
+        previous = self.checkpoint(index)
+        if os.path.isdir(previous):
+            shutil.rmtree(previous)  # the frame is done: its run's checkpoint is not needed
+
+    def read(self, count):
+        for index in range(count):
+            yield images.load_image(self._path(index))
+
+    def close(self):
+        if self.temporary:
+            shutil.rmtree(self.root, ignore_errors=True)
