@@ -139,7 +139,7 @@ def _write_atomically(path: str, write) -> None:
             f.flush()
             os.fsync(f.fileno())
         # mkstemp creates the file private (0600); give it the mode a plain open() would.
-        os.chmod(tmp, _file_mode(path))
+        os.chmod(tmp, file_mode(path))
         os.replace(tmp, path)
     except OSError as e:
         if os.path.exists(tmp):
@@ -147,7 +147,7 @@ def _write_atomically(path: str, write) -> None:
         raise ImageError(f'cannot write {path!r}: {e.strerror or e}') from None
 
 
-def _file_mode(path: str) -> int:
+def file_mode(path: str) -> int:
     """The replaced file's permissions, or those of a new file under the current umask."""
     if os.path.exists(path):
         return os.stat(path).st_mode & 0o777

@@ -153,22 +153,8 @@ class LBFGS:
         g_max = tf.reduce_max(tf.abs(g)) + 1e-30
         initial = tf.where(steepest, self.steepest_step / g_max, self.learning_rate)
 
-        def trial(step, tries, *_):
-            step = tf.where(tries > 0, step * 0.5, step)
-            x_new = tf.clip_by_value(x + step * direction, *self.bounds)
-            losses, g_new = evaluate(x_new)
-            f_new = losses['total']
-            # Armijo, and a strict decrease: a step too small to change the loss is no step.
-            ok = tf.logical_and(tf.math.is_finite(f_new), tf.logical_and(
-                f_new < f, f_new <= f + ARMIJO * tf.reduce_sum(g * (x_new - x))))
-            return step, tries + 1, x_new, losses, g_new, ok
-
-        # The trials as a do-while loop (halving the step), so that the graph evaluates the
-        # objective in one place.
-        step, _, x_new, losses, g_new, ok = tf.while_loop(
-            lambda step, tries, x_new, losses, g_new, ok: tf.logical_and(
-                tf.logical_not(ok), tries < MAX_BACKTRACKS),
-            trial, (initial, tf.constant(0), x, self._kept(), g, tf.constant(False)))
+        step, x_new, losses, g_new, ok = line_search(evaluate, x, f, g, direction, initial,
+                                                     self.bounds, self._kept())
 
         def accept():
             # Steepest descent until a curvature pair is kept: grow the step while it works.
@@ -199,28 +185,55 @@ class LBFGS:
         tf.cond(ys > 1e-10, push, lambda: None)
 
     def _direction(self, g):
-        """-H g by the two-loop recursion over the stored pairs, newest first.
-
-        Both loops are tf.while_loops over the pairs held, not Python loops over the history:
-        the graph (and its tracing time) stays the same size whatever the history's length.
-        """
+        """-H g over the stored pairs (two_loop_direction)."""
         # Rows are gathered from the variables one at a time: reading a whole [history, n]
         # variable into the loops kept a second copy of it alive.
-        s, y = self.s.sparse_read, self.y.sparse_read
-        rho, pairs = self.rho.read_value(), self.pairs.read_value()
+        return two_loop_direction(g, self.s.sparse_read, self.y.sparse_read,
+                                  self.rho.read_value(), self.pairs.read_value(), self.history)
 
-        def newest_to_oldest(i, q, alphas):
-            alpha = rho[i] * tf.reduce_sum(s(i) * q)
-            return i + 1, q - alpha * y(i), alphas + alpha * tf.one_hot(i, self.history)
-        _, q, alphas = tf.while_loop(lambda i, *_: i < pairs, newest_to_oldest,
-                                     (tf.constant(0), g, tf.zeros([self.history])))
-        s0, y0 = s(0), y(0)
-        gamma = tf.where(pairs > 0, tf.reduce_sum(s0 * y0) / (tf.reduce_sum(y0 * y0) + 1e-30),
-                         1.0)
 
-        def oldest_to_newest(i, r):
-            i = i - 1
-            beta = rho[i] * tf.reduce_sum(y(i) * r)
-            return i, r + (alphas[i] - beta) * s(i)
-        _, r = tf.while_loop(lambda i, r: i > 0, oldest_to_newest, (pairs, gamma * q))
-        return -r
+def line_search(evaluate, x, f, g, direction, initial, bounds, kept):
+    """Backtracking from step `initial` along `direction`, projected onto `bounds`, halving the
+    step until the Armijo condition holds with a strict decrease (at most MAX_BACKTRACKS
+    trials). Returns (step, x_new, losses, g_new, ok); `kept` (the losses at x) shapes the loop.
+
+    The trials are a do-while loop, so that the graph evaluates the objective in one place.
+    """
+    def trial(step, tries, *_):
+        step = tf.where(tries > 0, step * 0.5, step)
+        x_new = tf.clip_by_value(x + step * direction, *bounds)
+        losses, g_new = evaluate(x_new)
+        f_new = losses['total']
+        # Armijo, and a strict decrease: a step too small to change the loss is no step.
+        ok = tf.logical_and(tf.math.is_finite(f_new), tf.logical_and(
+            f_new < f, f_new <= f + ARMIJO * tf.reduce_sum(g * (x_new - x))))
+        return step, tries + 1, x_new, losses, g_new, ok
+
+    step, _, x_new, losses, g_new, ok = tf.while_loop(
+        lambda step, tries, x_new, losses, g_new, ok: tf.logical_and(
+            tf.logical_not(ok), tries < MAX_BACKTRACKS),
+        trial, (initial, tf.constant(0), x, kept, g, tf.constant(False)))
+    return step, x_new, losses, g_new, ok
+
+
+def two_loop_direction(g, s, y, rho, pairs, history):
+    """-H g by the two-loop recursion over the `pairs` newest curvature pairs, newest first;
+    `s(i)` and `y(i)` give pair i's rows.
+
+    Both loops are tf.while_loops over the pairs held, not Python loops over the history: the
+    graph (and its tracing time) stays the same size whatever the history's length.
+    """
+    def newest_to_oldest(i, q, alphas):
+        alpha = rho[i] * tf.reduce_sum(s(i) * q)
+        return i + 1, q - alpha * y(i), alphas + alpha * tf.one_hot(i, history)
+    _, q, alphas = tf.while_loop(lambda i, *_: i < pairs, newest_to_oldest,
+                                 (tf.constant(0), g, tf.zeros([history])))
+    s0, y0 = s(0), y(0)
+    gamma = tf.where(pairs > 0, tf.reduce_sum(s0 * y0) / (tf.reduce_sum(y0 * y0) + 1e-30), 1.0)
+
+    def oldest_to_newest(i, r):
+        i = i - 1
+        beta = rho[i] * tf.reduce_sum(y(i) * r)
+        return i, r + (alphas[i] - beta) * s(i)
+    _, r = tf.while_loop(lambda i, r: i > 0, oldest_to_newest, (pairs, gamma * q))
+    return -r

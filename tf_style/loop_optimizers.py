@@ -16,7 +16,7 @@ the term 'total' is the objective.
 
 import tensorflow as tf
 
-from .lbfgs import ARMIJO, FIRST_STEP, MAX_BACKTRACKS, MAX_STEEPEST_STEP
+from .lbfgs import FIRST_STEP, MAX_STEEPEST_STEP, line_search, two_loop_direction
 
 # Adam: consecutive non-finite losses or gradients (each skipped, halving the step) that end it.
 MAX_FAULTS = 8
@@ -58,22 +58,8 @@ def _lbfgs_iteration(value_and_gradient, state, history, learning_rate, bounds):
     g_max = tf.reduce_max(tf.abs(g)) + 1e-30
     initial = tf.where(steepest, state['steepest_step'] / g_max, learning_rate)
 
-    def trial(step, tries, *_):
-        step = tf.where(tries > 0, step * 0.5, step)
-        x_new = tf.clip_by_value(x + step * direction, *bounds)
-        losses, g_new = value_and_gradient(x_new)
-        f_new = losses['total']
-        # Armijo, and a strict decrease: a step too small to change the loss is no step.
-        ok = tf.logical_and(tf.math.is_finite(f_new), tf.logical_and(
-            f_new < f, f_new <= f + ARMIJO * tf.reduce_sum(g * (x_new - x))))
-        return step, tries + 1, x_new, losses, g_new, ok
-
-    # The trials as a do-while loop (halving the step): the graph evaluates the objective in one
-    # place.
-    step, _, x_new, losses, g_new, ok = tf.while_loop(
-        lambda step, tries, x_new, losses, g_new, ok: tf.logical_and(
-            tf.logical_not(ok), tries < MAX_BACKTRACKS),
-        trial, (initial, tf.constant(0), x, state['losses'], g, tf.constant(False)))
+    step, x_new, losses, g_new, ok = line_search(value_and_gradient, x, f, g, direction,
+                                                 initial, bounds, state['losses'])
 
     def accept():
         # Steepest descent until a curvature pair is kept: grow the step while it works.
@@ -103,21 +89,8 @@ def _remember(s_all, y_all, rho, pairs, s, y, history):
 
 
 def _direction(g, s, y, rho, pairs, history):
-    """-H g by the two-loop recursion over the `pairs` newest pairs (rows of s and y)."""
-    def newest_to_oldest(i, q, alphas):
-        alpha = rho[i] * tf.reduce_sum(s[i] * q)
-        return i + 1, q - alpha * y[i], alphas + alpha * tf.one_hot(i, history)
-    _, q, alphas = tf.while_loop(lambda i, *_: i < pairs, newest_to_oldest,
-                                 (tf.constant(0), g, tf.zeros([history])))
-    gamma = tf.where(pairs > 0,
-                     tf.reduce_sum(s[0] * y[0]) / (tf.reduce_sum(y[0] * y[0]) + 1e-30), 1.0)
-
-    def oldest_to_newest(i, r):
-        i = i - 1
-        beta = rho[i] * tf.reduce_sum(y[i] * r)
-        return i, r + (alphas[i] - beta) * s[i]
-    _, r = tf.while_loop(lambda i, r: i > 0, oldest_to_newest, (pairs, gamma * q))
-    return -r
+    """-H g over the `pairs` newest pairs (rows of s and y)."""
+    return two_loop_direction(g, lambda i: s[i], lambda i: y[i], rho, pairs, history)
 
 
 def adam(value_and_gradient, x0, iterations, *, learning_rate: float = 10.0,

@@ -11,6 +11,7 @@ codec, else re-encoded with the container's default audio codec; GIF holds none)
 No TensorFlow here.
 """
 
+import contextlib
 import dataclasses
 import fractions
 import os
@@ -88,24 +89,30 @@ def probe(path: str) -> ClipInfo:
     return _probe_directory(path) if os.path.isdir(path) else _probe_video(path)
 
 
-def _probe_video(path: str) -> ClipInfo:
+@contextlib.contextmanager
+def _video_stream(path: str):
+    """(container, its first video stream), with FFmpeg's errors as one-line VideoErrors."""
     av = _av()
     try:
         with av.open(path) as container:
             if not container.streams.video:
                 raise VideoError(f'cannot read clip {path!r}: it has no video stream')
-            stream = container.streams.video[0]
-            # The header's count is missing or approximate in some containers: count the packets.
-            frames = sum(1 for packet in container.demux(stream) if packet.size)
-            fps = stream.average_rate or stream.guessed_rate or stream.base_rate
-            info = ClipInfo(path=path, frames=frames, height=stream.codec_context.height,
-                            width=stream.codec_context.width,
-                            fps=fractions.Fraction(fps) if fps else DEFAULT_FPS,
-                            has_audio=bool(container.streams.audio))
+            yield container, container.streams.video[0]
     except VideoError:
         raise
     except (av.FFmpegError, OSError, ValueError) as e:
         raise VideoError(f'cannot read clip {path!r}: {_reason(e)}') from None
+
+
+def _probe_video(path: str) -> ClipInfo:
+    with _video_stream(path) as (container, stream):
+        # The header's count is missing or approximate in some containers: count the packets.
+        frames = sum(1 for packet in container.demux(stream) if packet.size)
+        fps = stream.average_rate or stream.guessed_rate or stream.base_rate
+        info = ClipInfo(path=path, frames=frames, height=stream.codec_context.height,
+                        width=stream.codec_context.width,
+                        fps=fractions.Fraction(fps) if fps else DEFAULT_FPS,
+                        has_audio=bool(container.streams.audio))
     if not info.frames or not info.width:
         raise VideoError(f'cannot read clip {path!r}: it has no video frames')
     return info
@@ -169,25 +176,16 @@ def _read_directory(info: ClipInfo) -> Iterator[np.ndarray]:
 
 
 def _read_video(path: str) -> Iterator[np.ndarray]:
-    av = _av()
-    try:
-        with av.open(path) as container:
-            if not container.streams.video:
-                raise VideoError(f'cannot read clip {path!r}: it has no video stream')
-            stream = container.streams.video[0]
-            stream.thread_type = 'AUTO'
-            size = None
-            for frame in container.decode(stream):
-                array = frame.to_ndarray(format='rgb24')
-                size = size or array.shape
-                if array.shape != size:
-                    raise VideoError(f'clip {path!r} changes frame size mid-stream '
-                                     f'({size[1]}x{size[0]} to {array.shape[1]}x{array.shape[0]})')
-                yield array
-    except VideoError:
-        raise
-    except (av.FFmpegError, OSError, ValueError) as e:
-        raise VideoError(f'cannot read clip {path!r}: {_reason(e)}') from None
+    with _video_stream(path) as (container, stream):
+        stream.thread_type = 'AUTO'
+        size = None
+        for frame in container.decode(stream):
+            array = frame.to_ndarray(format='rgb24')
+            size = size or array.shape
+            if array.shape != size:
+                raise VideoError(f'clip {path!r} changes frame size mid-stream '
+                                 f'({size[1]}x{size[0]} to {array.shape[1]}x{array.shape[0]})')
+            yield array
 
 
 # Writing.
@@ -321,7 +319,7 @@ class VideoWriter:
             self._mux_audio_until(None)
             self.container.close()
             self._close_audio()
-            os.chmod(self.tmp, _file_mode(self.path))
+            os.chmod(self.tmp, images.file_mode(self.path))
             os.replace(self.tmp, self.path)
         except (OSError, _av().FFmpegError) as e:
             self._discard()
@@ -427,12 +425,3 @@ class _AudioCopy:
 
     def close(self):
         self.input.close()
-
-
-def _file_mode(path: str) -> int:
-    """The replaced file's permissions, or those of a new file under the current umask."""
-    if os.path.exists(path):
-        return os.stat(path).st_mode & 0o777
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
