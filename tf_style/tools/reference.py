@@ -33,7 +33,7 @@ PIXEL_BOUNDS = (0.0, 255.0)
 class ReferenceRun:
     # (seconds since run_reference was called, loss) after every function evaluation.
     points: List[Tuple[float, float]]
-    image: np.ndarray          # H x W x 3 float32, the last image evaluated
+    image: np.ndarray          # H x W x 3 float32, the lowest-loss image evaluated
     evaluations: int
     stop_reason: str           # 'reached the target', 'time limit', or scipy's own message
 
@@ -69,14 +69,15 @@ def run_reference(content, style, extractor, config: StyleTransferConfig,
     inputs = scaled_inputs(config, content, [style])[-1]
     evaluate = loss_and_gradient(extractor, inputs, config)
     shape = (1, *inputs.content.shape)
-    points, last = [], {}
+    points, best = [], {'loss': np.inf, 'image': inputs.content}
 
     def func(x):
         pixels = x.reshape(shape).astype(np.float32)
         loss, gradient = evaluate(tf.constant(pixels))
         loss = float(loss)
         points.append((time.perf_counter() - start, loss))
-        last['image'] = pixels
+        if loss < best['loss']:
+            best.update(loss=loss, image=pixels[0])
         if target is not None and loss <= target:
             raise _Stop('reached the target')
         if max_seconds is not None and points[-1][0] > max_seconds:
@@ -90,8 +91,7 @@ def run_reference(content, style, extractor, config: StyleTransferConfig,
         reason = str(info['task'])
     except _Stop as stop:
         reason = str(stop)
-    image = last['image'][0] if last else inputs.content
-    return ReferenceRun(points, image, len(points), reason)
+    return ReferenceRun(points, best['image'], len(points), reason)
 
 
 def speedup(reference_points, our_loss: float, our_seconds: float) -> Optional[float]:
