@@ -191,7 +191,7 @@ def reference(FLAGS, extractor, weights):
     from ..tools.benchmark import time_to_reach
     n, patience = FLAGS.reference_iterations, FLAGS.reference_patience
     app.say(f'reference: machine {machine()}; precision auto = '
-            f'{choose("auto", capabilities())}\ncommand: {shlex.join(sys.argv)}\n'
+            f'{choose("auto", capabilities())}\ncommand: {shlex.join(sys.orig_argv)}\n'
             f'ours: python -m tf_style stylize --content C --style S --weights={weights} '
             f'--image_size=SIZE --iterations={n} --seed=0 + the row\'s flags, wall time of '
             'the process; reference: scipy fmin_l_bfgs_b (m=10, bounds 0..255) from the '
