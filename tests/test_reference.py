@@ -65,7 +65,8 @@ def test_speedup_is_reference_time_to_our_loss_over_our_time():
 
 
 def test_final_loss_is_read_from_stylizes_last_line():
-    out = 'iter 10/10  24x32  total 1.5e+05  3.1 it/s\nwrote o.png (32x24) in 3s, seed 0, loss 1.299e+05\n'
+    out = ('iter 10/10  24x32  total 1.5e+05  3.1 it/s\n'
+           'wrote o.png (32x24) in 3s, seed 0, loss 1.299e+05\n')
     assert reference.final_loss(out) == 1.299e5
     with pytest.raises(ValueError):
         reference.final_loss('wrote o.png\n')
