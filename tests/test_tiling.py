@@ -8,7 +8,8 @@ from tf_style import colour, tiling, vgg_layers
 from tf_style.config import StyleTransferConfig
 from tf_style.errors import ConfigError
 from tf_style.losses import StyleObjective
-from tf_style.optimize import Inputs, build_objective, losses_at
+from tf_style.inputs import Inputs
+from tf_style.objective import build_objective, losses_at
 
 # 384 px on the long side, 128 px tiles: 3 x 3 tiles, the last row ragged (24 px, not a multiple
 # of the 16 px pooling grid, so conv5_1's map drops a row as valid pooling does untiled).
