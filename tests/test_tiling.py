@@ -258,7 +258,7 @@ def test_lbfgs_steps_on_tiled_match_untiled(random_extractor):
         lbfgs = LBFGS(image, terms=StyleObjective.TERMS)
         lbfgs.prime(value_and_gradient)
         step = tf.function(lambda: lbfgs.step(value_and_gradient), autograph=False)
-        losses = [float(step()['total']) for _ in range(4)]
+        losses = [float(step()[0]['total']) for _ in range(4)]
         runs.append((losses, image.numpy()))
     (losses, image), (tiled_losses, tiled_image) = runs
     assert losses[-1] < losses[0]
