@@ -12,6 +12,7 @@ the network's part is on the device, and must fit the device's free memory.
 """
 
 import dataclasses
+import functools
 import os
 import sys
 from typing import Optional
@@ -136,6 +137,7 @@ def gpu_available_bytes() -> Optional[float]:
     return _gpu_total_bytes() - in_use
 
 
+@functools.lru_cache(maxsize=None)
 def _gpu_total_bytes() -> float:
     # No public API gives it: device_lib reports the allocator's limit (the device's memory less
     # what TensorFlow reserves, or the limit a virtual device configuration set).

@@ -221,7 +221,7 @@ def _tile_size(config: StyleTransferConfig, height: int, width: int) -> int:
         tile = memory.plan_tile(height, width, config, memory.Memory(float('inf')))
         if config.tile_size is None and max(height, width) > memory.SMALLEST_TILE:
             tile = memory.SMALLEST_TILE
-        logging.warning('stylize: %dx%d px may not fit in the memory available, even with '
+        logging.warning('stylize: %dx%d px may not fit in the memory available, with '
                         'tile_size=%d', width, height, tile)
     if tile:
         logging.info('stylize: %dx%d px in tiles of %d px', width, height, tile)
