@@ -97,7 +97,8 @@ def test_automatic_tiles_only_when_needed(monkeypatch):
     assert memory.plan_tile(1536, 2048, c.replace(tile_size=500)) == 496   # the 16 px grid
     assert memory.plan_tile(1536, 2048, c.replace(tile_size=4096)) is None  # one tile: untiled
     memory.check_fits(1536, 2048, c)                             # tiled, it fits: no refusal
-    with pytest.raises(TfStyleError, match=r'untiled \(tile_size=0\).*use image_size=\d+ or less'):
+    with pytest.raises(TfStyleError, match=r'untiled \(tile_size=0\).*use image_size=\d+ or '
+                       r'less, or leave tile_size unset'):
         memory.check_fits(1536, 2048, c.replace(tile_size=0))
 
 

@@ -245,9 +245,12 @@ def check_fits(height: int, width: int, config: StyleTransferConfig, style_sizes
         largest = largest_size(min(height, width) / max(height, width), config, memory)
         how = {None: 'even tiled', 0: 'untiled (tile_size=0)'}.get(
             config.tile_size, f'with tile_size={config.tile_size}')
+        auto = config.tile_size is not None and _least_bytes(
+            height, width, config.replace(tile_size=None), memory) is None
         raise TfStyleError(
             f'image_size={config.image_size} needs about {need / 2**30:.1f} GiB of memory {how}; '
-            f'{_describe(memory)} available: use image_size={largest} or less '
+            f'{_describe(memory)} available: use image_size={largest} or less'
+            f'{", or leave tile_size unset (tiles that fit)" if auto else ""} '
             '(or check_memory=false)', option='image_size')
     # Tiled, the style targets are computed a tile (and its halo) at a time, too.
     tile = plan_tile(height, width, config, memory)
