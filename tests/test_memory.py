@@ -1,5 +1,10 @@
+import re
+
+import pytest
+
 from tf_style import memory
 from tf_style.config import StyleTransferConfig
+from tf_style.errors import TfStyleError
 
 
 def test_estimate_grows_with_pixels_and_history():
@@ -54,3 +59,82 @@ def test_a_huge_style_image_is_refused_naming_style_scale(monkeypatch):
     with pytest.raises(TfStyleError, match='smaller style_scale') as e:
         memory.check_fits(256, 256, config, [(256000, 192000)])
     assert e.value.option == 'style_scale'
+
+
+# ---- tiling (tile_size) ----
+
+GIB = 2 ** 30
+
+
+def _fake_memory(monkeypatch, host_gib, gpu_gib=None):
+    monkeypatch.setattr(memory, 'available_bytes', lambda: host_gib * GIB)
+    monkeypatch.setattr(memory, 'gpu_available_bytes',
+                        lambda: None if gpu_gib is None else gpu_gib * GIB)
+
+
+def test_tiled_estimate_is_bounded_by_the_tile():
+    c = StyleTransferConfig()
+    # The network's part is the tile's; what grows with the image is the state on the host.
+    assert memory.tiled_estimate_bytes(3072, 4096, 512, c) < memory.estimate_bytes(3072, 4096, c) / 5
+    assert memory.tiled_estimate_bytes(3072, 4096, 512, c) < memory.tiled_estimate_bytes(
+        3072, 4096, 1024, c)
+    grow = memory.tiled_estimate_bytes(6144, 8192, 512, c) - memory.tiled_estimate_bytes(
+        3072, 4096, 512, c)
+    assert grow == pytest.approx(memory.tiled_host_bytes(6144, 8192, c)
+                                 - memory.tiled_host_bytes(3072, 4096, c))
+
+
+def test_automatic_tiles_only_when_needed(monkeypatch):
+    c = StyleTransferConfig(image_size=2048)
+    _fake_memory(monkeypatch, 64)
+    assert memory.plan_tile(1536, 2048, c) == 0                  # fits untiled
+    _fake_memory(monkeypatch, 8)
+    tile = memory.plan_tile(1536, 2048, c)                       # does not: the largest tile
+    assert tile and tile % 128 == 0
+    assert memory.tiled_estimate_bytes(1536, 2048, tile, c) <= 8 * GIB
+    assert memory.tiled_estimate_bytes(1536, 2048, tile + 128, c) > 8 * GIB
+    assert memory.plan_tile(1536, 2048, c.replace(tile_size=0)) is None
+    assert memory.plan_tile(1536, 2048, c.replace(tile_size=500)) == 496   # the 16 px grid
+    assert memory.plan_tile(1536, 2048, c.replace(tile_size=4096)) is None  # one tile: untiled
+    memory.check_fits(1536, 2048, c)                             # tiled, it fits: no refusal
+    with pytest.raises(TfStyleError, match=r'untiled \(tile_size=0\).*use image_size=\d+ or '
+                       r'less, or leave tile_size unset'):
+        memory.check_fits(1536, 2048, c.replace(tile_size=0))
+
+
+def test_on_a_gpu_the_network_must_fit_the_device(monkeypatch):
+    c = StyleTransferConfig(image_size=2048)
+    _fake_memory(monkeypatch, 64, gpu_gib=6)
+    tile = memory.plan_tile(1536, 2048, c)   # fits the host untiled, not the GPU
+    assert 0 < tile < 2048
+    crop = tile + 2 * 80
+    assert memory.network_bytes(crop, crop, c) <= 6 * GIB
+    _fake_memory(monkeypatch, 64, gpu_gib=0.5)
+    with pytest.raises(TfStyleError, match='GiB on the GPU'):
+        memory.check_fits(1536, 2048, c)
+
+
+def test_refused_only_when_no_tile_fits_naming_the_largest_size(monkeypatch):
+    c = StyleTransferConfig(image_size=8192)
+    _fake_memory(monkeypatch, 8)
+    with pytest.raises(TfStyleError, match=r'even tiled.*use image_size=(\d+) or less') as e:
+        memory.check_fits(6144, 8192, c)
+    assert e.value.option == 'image_size'
+    largest = int(re.search(r'image_size=(\d+) or less', str(e.value)).group(1))
+    assert 2048 < largest < 8192   # larger than untiled allows, from the tiles
+    side = round(largest * 0.75)
+    memory.check_fits(side, largest, c.replace(image_size=largest))
+    with pytest.raises(TfStyleError):
+        memory.check_fits(round((largest + 64) * 0.75), largest + 64, c)
+
+
+def test_tile_size_is_validated():
+    from tf_style.errors import ConfigError
+    for bad in (8, -1, 2.5):
+        with pytest.raises(ConfigError, match='tile_size') as e:
+            StyleTransferConfig(tile_size=bad)
+        assert e.value.option == 'tile_size'
+    StyleTransferConfig(tile_size=0)
+    StyleTransferConfig(tile_size=16)
+    # Shallow layers have a finer grid.
+    StyleTransferConfig(tile_size=4, content_layers=('conv1_2',), style_layers=('conv2_1',))

@@ -8,7 +8,8 @@ from tf_style import colour, tiling, vgg_layers
 from tf_style.config import StyleTransferConfig
 from tf_style.errors import ConfigError
 from tf_style.losses import StyleObjective
-from tf_style.optimize import Inputs, build_objective, losses_at
+from tf_style.inputs import Inputs
+from tf_style.objective import build_objective, losses_at
 
 # 384 px on the long side, 128 px tiles: 3 x 3 tiles, the last row ragged (24 px, not a multiple
 # of the 16 px pooling grid, so conv5_1's map drops a row as valid pooling does untiled).
@@ -189,6 +190,23 @@ def test_one_tile_is_the_untiled_evaluation(random_extractor):
                   tiling.tiled_value_and_gradient(random_extractor, objective, image, 64))
 
 
+def test_temporal_term_tiled(random_extractor):
+    """The temporal term (video) reads no network: computed whole, it adds the untiled loss and
+    gradient (shallow layers, 16 px tiles, so the comparison is quick)."""
+    config = StyleTransferConfig(weights='random', style_layers=('block1_conv1',),
+                                 content_layers=('block1_conv2',), temporal_weight=50.0)
+    mask = np.tril(np.ones((40, 48), np.float32))
+    inputs = Inputs(_smooth(1, 40, 48), [_image(2, 32, 32)], temporal_target=_image(3, 40, 48),
+                    temporal_mask=mask)
+    objective = build_objective(random_extractor, inputs, config)
+    image = _image(5, 40, 48)
+    untiled, tiled = (_untiled(random_extractor, objective, image),
+                      tiling.TiledObjective(random_extractor, objective, 16
+                                            ).value_and_gradient(image))
+    assert untiled[0]['temporal'] > 0
+    _assert_equal(untiled, tiled)
+
+
 # ---- targets of images too large for one forward pass ----
 
 @pytest.mark.slow
@@ -240,7 +258,7 @@ def test_lbfgs_steps_on_tiled_match_untiled(random_extractor):
         lbfgs = LBFGS(image, terms=StyleObjective.TERMS)
         lbfgs.prime(value_and_gradient)
         step = tf.function(lambda: lbfgs.step(value_and_gradient), autograph=False)
-        losses = [float(step()['total']) for _ in range(4)]
+        losses = [float(step()[0]['total']) for _ in range(4)]
         runs.append((losses, image.numpy()))
     (losses, image), (tiled_losses, tiled_image) = runs
     assert losses[-1] < losses[0]
@@ -255,3 +273,67 @@ def test_an_image_of_another_size_is_refused(random_extractor):
                                 config)
     with pytest.raises(ValueError, match='another size'):
         tiling.TiledObjective(random_extractor, objective, 16).value_and_gradient(_image(3, 48, 32))
+
+
+# ---- in stylize: tile_size ----
+
+def _content_and_style():
+    return _smooth(1, 64, 96), _image(2, 64, 64)
+
+
+def _count_tiled_evaluations(monkeypatch):
+    calls = []
+    evaluate = tiling.TiledObjective.value_and_gradient
+    monkeypatch.setattr(tiling.TiledObjective, 'value_and_gradient',
+                        lambda self, image: calls.append(1) or evaluate(self, image))
+    return calls
+
+
+@pytest.mark.slow
+def test_tiled_stylize_equals_untiled(random_extractor, monkeypatch):
+    """stylize(tile_size=64) on 96 x 64 px (2 tiles, the paper's layers): the L-BFGS run and its
+    result are the untiled one's."""
+    from tf_style.transfer import stylize
+    options = dict(image_size=96, iterations=2, seed=1, weights='random', tv_weight=1e-2,
+                   extractor=random_extractor)
+    untiled = stylize(*_content_and_style(), tile_size=0, **options)
+    calls = _count_tiled_evaluations(monkeypatch)
+    tiled = stylize(*_content_and_style(), tile_size=64, **options)
+    assert calls, 'the tiled run did not evaluate tile by tile'
+    for term, value in untiled.losses.items():
+        assert tiled.losses[term] == pytest.approx(value, rel=TOLERANCE, abs=1e-6), term
+    assert np.abs(tiled.image.astype(int) - untiled.image).max() <= 1
+    assert np.abs(tiled.image.astype(int) - untiled.image).mean() < 0.01
+
+
+@pytest.mark.slow
+def test_automatic_tiles_and_resume(random_extractor, tmp_path, monkeypatch):
+    """With too little memory for the untiled run (faked), stylize tiles by itself; a tiled run
+    stopped and resumed from its checkpoint ends where an untiled uninterrupted run does."""
+    from tf_style import memory
+    from tf_style.checkpoint import Checkpointer
+    from tf_style.transfer import stylize
+    # Shallow layers (6 px halos), so that a 64 px tile needs less than the whole 96 x 64 image.
+    options = dict(image_size=96, iterations=3, seed=1, weights='random',
+                   content_layers=('block2_conv2',), style_layers=('block1_conv1', 'block2_conv1'),
+                   extractor=random_extractor)
+    whole = stylize(*_content_and_style(), tile_size=0, **options)
+
+    config = StyleTransferConfig(**{k: v for k, v in options.items() if k != 'extractor'})
+    untiled, tiled = (memory.estimate_bytes(64, 96, config),
+                      memory.tiled_estimate_bytes(64, 96, 64, config))
+    assert tiled < untiled
+    monkeypatch.setattr(memory, 'available_bytes', lambda: (tiled + untiled) / 2)
+    monkeypatch.setattr(memory, 'gpu_available_bytes', lambda: None)
+    monkeypatch.setattr(memory, 'SMALLEST_TILE', 64)
+    monkeypatch.setattr(memory, 'TILE_STEP', 64)
+    calls = _count_tiled_evaluations(monkeypatch)
+    stops = []
+    first = stylize(*_content_and_style(), should_stop=lambda: stops.append(1) or len(stops) >= 2,
+                    checkpointer=Checkpointer(str(tmp_path), every=0), **options)
+    assert calls and not first.completed and first.iterations == 2
+    rest = stylize(*_content_and_style(), checkpointer=Checkpointer(str(tmp_path), resume=True),
+                   **options)
+    assert rest.completed and rest.iterations == 3
+    assert rest.losses['total'] == pytest.approx(whole.losses['total'], rel=TOLERANCE)
+    assert np.abs(rest.image.astype(int) - whole.image).max() <= 1

@@ -90,6 +90,13 @@ class StyleTransferConfig:
                             'L-BFGS finishing in float32; auto: mixed where bfloat16 is fast '
                             '(CPUs with AMX or AVX512_BF16, GPUs of compute capability 8.0+), '
                             'else float32.', choices=PRECISIONS)
+    tile_size: Optional[int] = option(
+        None, 'Images larger than memory: VGG19 runs on tiles of this side in pixels (rounded '
+        'down to the pooling grid, 16 for the paper\'s layers), each with a halo wide enough '
+        'that the loss and gradient are the untiled ones (docs/tiling.md); the image and the '
+        "optimizer's state stay in host memory. 0: never tile; default: tile only when the "
+        'untiled run would not fit the memory available, with the largest tile that fits.',
+        kind='int')
 
     def __post_init__(self):
         self.content_layers = _layer_tuple(self.content_layers, 'content_layers')
@@ -146,6 +153,11 @@ class StyleTransferConfig:
         _check(self.content_weight > 0 or self.style_weight > 0,
                'content_weight and style_weight are both 0: there is nothing to optimise',
                'style_weight')
+        grid = vgg_layers.pooling_grid(self.layers)
+        _check(self.tile_size is None or (isinstance(self.tile_size, int) and (
+            self.tile_size == 0 or self.tile_size >= grid)),
+            f'tile_size must be 0 (never tile) or at least {grid} pixels (the pooling grid of '
+            f'{self.layers[-1]}), got {self.tile_size!r}', 'tile_size')
 
     @property
     def layers(self) -> Tuple[str, ...]:

@@ -1,12 +1,21 @@
-"""How much memory a run needs, checked before it starts (no TensorFlow needed).
+"""How much memory a run needs, checked before it starts (no TensorFlow needed), and the tile
+size that makes it fit.
 
 The estimate counts what dominates: VGG19's activations up to the deepest layer the loss reads,
 kept for the gradient, the image and its gradient, and the optimizer's state (L-BFGS: 2 x history
 copies of the image). The constants are fitted to peak resident memory measured as the
 benchmark's memory section does (docs/benchmarks.md), rounded so that the estimate errs high.
+
+Tiled (tiling.py), the network holds one tile and its halo at a time, and what grows with the
+image is what stays in host memory: the image, its gradient and the optimizer's state. On a GPU
+the network's part is on the device, and must fit the device's free memory.
 """
 
+import dataclasses
+import functools
 import os
+import sys
+from typing import Optional
 
 from . import precision, vgg_layers
 from .config import StyleTransferConfig
@@ -37,11 +46,72 @@ def activation_values(height: int, width: int, config: StyleTransferConfig) -> i
                for name in vgg_layers.LAYERS[:deepest + 1])
 
 
-def estimate_bytes(height: int, width: int, config: StyleTransferConfig) -> float:
+def network_bytes(height: int, width: int, config: StyleTransferConfig) -> float:
+    """The process's base and VGG19's activations for one height x width input, forward and
+    backward: what the device holds."""
+    return (BASE_BYTES + ACTIVATION_COPIES * activation_values(height, width, config)
+            * bytes_per_value(config))
+
+
+def state_bytes(height: int, width: int, config: StyleTransferConfig) -> float:
+    """The image, its gradient and the optimizer's state, at height x width."""
     pixels = height * width * 3
     optimizer = (2 * config.lbfgs_history + 4 if config.optimizer == 'lbfgs' else 4) * pixels * 4
-    return (BASE_BYTES + ACTIVATION_COPIES * activation_values(height, width, config)
-            * bytes_per_value(config) + optimizer + 4 * pixels * 4)
+    return optimizer + 4 * pixels * 4
+
+
+def estimate_bytes(height: int, width: int, config: StyleTransferConfig) -> float:
+    """Peak memory of an untiled run at height x width."""
+    return network_bytes(height, width, config) + state_bytes(height, width, config)
+
+
+def tiled_host_bytes(height: int, width: int, config: StyleTransferConfig) -> float:
+    """What a tiled run keeps in host memory whatever the tile: `state_bytes`, the copies of the
+    image and its gradient that the tiled evaluation passes to and from the optimizer, and the
+    content targets (features of the whole content image)."""
+    targets = sum(vgg_layers.positions(name, height, width) * vgg_layers.channels(name)
+                  for name in config.content_layers) if config.content_weight else 0
+    return state_bytes(height, width, config) + 3 * height * width * 3 * 4 + 4 * targets
+
+
+def crop_side(side: int, tile: int, config: StyleTransferConfig) -> int:
+    """The largest crop the network sees along an image side: a tile and its halo either side."""
+    return min(side, tile + 2 * vgg_layers.required_halo(config.layers))
+
+
+def tiled_estimate_bytes(height: int, width: int, tile: int,
+                         config: StyleTransferConfig) -> float:
+    """Peak memory of a run at height x width with tiles of `tile` pixels, all in one memory."""
+    return (network_bytes(crop_side(height, tile, config), crop_side(width, tile, config), config)
+            + tiled_host_bytes(height, width, config))
+
+
+@dataclasses.dataclass(frozen=True)
+class Memory:
+    """Bytes a run may still use: on the host, and on the GPU the network runs on (None: the
+    network runs on the host)."""
+    host: float
+    gpu: Optional[float] = None
+
+
+def available() -> Memory:
+    return Memory(available_bytes(), gpu_available_bytes())
+
+
+def fits(height: int, width: int, tile: int, config: StyleTransferConfig,
+         memory: Memory) -> bool:
+    """Whether a run at height x width fits `memory`, untiled (`tile` 0) or with `tile`."""
+    if not tile:
+        return estimate_bytes(height, width, config) <= (
+            memory.host if memory.gpu is None else memory.gpu)
+    network = network_bytes(crop_side(height, tile, config), crop_side(width, tile, config),
+                            config)
+    host = tiled_host_bytes(height, width, config)
+    if memory.gpu is None:
+        return network + host <= memory.host
+    # The image and the optimizer's state stay on the host (optimize.py); the process's base
+    # is counted on both sides.
+    return network <= memory.gpu and BASE_BYTES + host <= memory.host
 
 
 def available_bytes() -> float:
@@ -56,43 +126,145 @@ def available_bytes() -> float:
     return float(os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES'))
 
 
+def gpu_available_bytes() -> Optional[float]:
+    """The free memory of the GPU TensorFlow runs on: the memory its allocator may use less
+    what it holds. None without a GPU, and before TensorFlow is loaded (a command checks its
+    inputs before loading it, against host memory)."""
+    tf = sys.modules.get('tensorflow')
+    if tf is None or not tf.config.list_physical_devices('GPU'):
+        return None
+    in_use = tf.config.experimental.get_memory_info('GPU:0')['current']
+    return _gpu_total_bytes() - in_use
+
+
+@functools.lru_cache(maxsize=None)
+def _gpu_total_bytes() -> float:
+    # No public API gives it: device_lib reports the allocator's limit (the device's memory less
+    # what TensorFlow reserves, or the limit a virtual device configuration set).
+    from tensorflow.python.client import device_lib
+    return float(next(d.memory_limit for d in device_lib.list_local_devices()
+                      if d.device_type == 'GPU'))
+
+
+# Automatic tiles: the largest of these that fits, smaller ones only when a larger one does not
+# (the halo's share of the work grows as tiles shrink: docs/tiling.md).
+TILE_STEP, SMALLEST_TILE = 128, 128
+
+
+def tile_candidates(height: int, width: int):
+    """Tile sides that split a height x width image, largest first: multiples of TILE_STEP (so
+    of every pooling grid) below its long side, down to SMALLEST_TILE."""
+    return range((max(height, width) - 1) // TILE_STEP * TILE_STEP, SMALLEST_TILE - 1, -TILE_STEP)
+
+
+def plan_tile(height: int, width: int, config: StyleTransferConfig,
+              memory: Optional[Memory] = None) -> Optional[int]:
+    """The tile side a run at height x width uses: 0 untiled, else the tile's side in pixels;
+    None when it cannot fit `memory` (default: `available()`).
+
+    config.tile_size when set (0 also when one tile covers the image: the same evaluation);
+    when None (auto), untiled if that fits, else the largest of `tile_candidates` that fits.
+    """
+    memory = memory or available()
+    if config.tile_size is not None:
+        grid = vgg_layers.pooling_grid(config.layers)
+        tile = config.tile_size // grid * grid
+        tile = 0 if tile >= max(height, width) else tile
+        return tile if fits(height, width, tile, config, memory) else None
+    if fits(height, width, 0, config, memory):
+        return 0
+    return next((tile for tile in tile_candidates(height, width)
+                 if fits(height, width, tile, config, memory)), None)
+
+
 def largest_fitting_size(aspect: float, config: StyleTransferConfig, budget: float) -> int:
-    """The largest long side (a multiple of 64) whose estimate fits `budget` bytes.
+    """The largest long side (a multiple of 64) whose untiled estimate fits `budget` bytes.
 
     `aspect` is short side / long side of the content image.
     """
-    size = 64
-    while estimate_bytes(round((size + 64) * aspect), size + 64, config) <= budget:
-        size += 64
-        if size > 65536:
-            break
-    return size
+    return _largest_size(aspect, lambda h, w: estimate_bytes(h, w, config) <= budget)
 
 
-def style_bytes(style_sizes) -> float:
+def largest_size(aspect: float, config: StyleTransferConfig, memory: Memory) -> int:
+    """The largest long side (a multiple of 64) that some plan (untiled or tiled, as
+    config.tile_size allows) fits into `memory`."""
+    return _largest_size(aspect, lambda h, w: _least_bytes(h, w, config, memory) is None)
+
+
+def _largest_size(aspect: float, ok) -> int:
+    """Binary search over long sides 64, 128, ... 65536 for the last one `ok(height, width)`
+    accepts (64 when none: the caller reports it), `ok` being monotone in the size."""
+    low, high = 1, 1024
+    while low < high:
+        middle = (low + high + 1) // 2
+        side = 64 * middle
+        if ok(round(side * aspect), side):
+            low = middle
+        else:
+            high = middle - 1
+    return 64 * low
+
+
+def _least_bytes(height: int, width: int, config: StyleTransferConfig,
+                 memory: Memory) -> Optional[float]:
+    """None when a run at height x width fits `memory`, else the bytes its least demanding plan
+    needs (all in one memory). The smallest automatic tile needs the least of all tiles: the
+    host's part does not depend on the tile."""
+    if config.tile_size is not None:
+        if plan_tile(height, width, config, memory) is not None:
+            return None
+        tile = plan_tile(height, width, config, Memory(float('inf')))
+        return (tiled_estimate_bytes(height, width, tile, config) if tile else
+                estimate_bytes(height, width, config))
+    plans = [0] + ([SMALLEST_TILE] if max(height, width) > SMALLEST_TILE else [])
+    if any(fits(height, width, tile, config, memory) for tile in plans):
+        return None
+    return min(tiled_estimate_bytes(height, width, tile, config) if tile else
+               estimate_bytes(height, width, config) for tile in plans)
+
+
+def style_bytes(style_sizes, crop=lambda height, width: (height, width)) -> float:
     """What computing the style targets holds at once: the largest style image, resized, and its
-    forward pass through VGG19 (no gradient), one after another."""
-    return max((BASE_BYTES + 4 * (3 * h * w + sum(
-        vgg_layers.positions(name, h, w) * vgg_layers.channels(name) for name in vgg_layers.LAYERS))
-        for h, w in style_sizes), default=0.0)
+    forward pass through VGG19 (no gradient), one after another. `crop(height, width)`: the
+    part of an image the network sees at once (tiled: a tile and its halo)."""
+    def forward(height, width):
+        return sum(vgg_layers.positions(name, height, width) * vgg_layers.channels(name)
+                   for name in vgg_layers.LAYERS)
+    return max((BASE_BYTES + 4 * (3 * h * w + forward(*crop(h, w))) for h, w in style_sizes),
+               default=0.0)
 
 
 def check_fits(height: int, width: int, config: StyleTransferConfig, style_sizes=()) -> None:
-    """Refuses, before any work, a run of height x width whose optimisation, or whose style
-    images at `style_sizes` ((height, width) each, as the network sees them), cannot fit in the
-    memory available."""
+    """Refuses, before any work, a run of height x width that no tile size (or the one
+    config.tile_size sets) fits into the memory available, or whose style images at
+    `style_sizes` ((height, width) each, as the network sees them) cannot fit."""
     from .errors import TfStyleError
-    have = available_bytes()
-    need = estimate_bytes(height, width, config)
-    if need > have:
-        largest = largest_fitting_size(min(height, width) / max(height, width), config, have)
+    memory = available()
+    need = _least_bytes(height, width, config, memory)
+    if need is not None:
+        largest = largest_size(min(height, width) / max(height, width), config, memory)
+        how = {None: 'even tiled', 0: 'untiled (tile_size=0)'}.get(
+            config.tile_size, f'with tile_size={config.tile_size}')
+        auto = config.tile_size is not None and _least_bytes(
+            height, width, config.replace(tile_size=None), memory) is None
         raise TfStyleError(
-            f'image_size={config.image_size} needs about {need / 2**30:.1f} GiB of memory; '
-            f'{have / 2**30:.1f} GiB is available: use image_size={largest} or less '
+            f'image_size={config.image_size} needs about {need / 2**30:.1f} GiB of memory {how}; '
+            f'{_describe(memory)} available: use image_size={largest} or less'
+            f'{", or leave tile_size unset (tiles that fit)" if auto else ""} '
             '(or check_memory=false)', option='image_size')
-    need = style_bytes(style_sizes)
+    # Tiled, the style targets are computed a tile (and its halo) at a time, too.
+    tile = plan_tile(height, width, config, memory)
+    need = style_bytes(style_sizes, lambda h, w: (
+        (crop_side(h, tile, config), crop_side(w, tile, config)) if tile else (h, w)))
+    have = memory.host if memory.gpu is None else memory.gpu
     if need > have:
         raise TfStyleError(
             f'a style image of {max(h * w for h, w in style_sizes) / 1e6:.0f} megapixels needs '
             f'about {need / 2**30:.1f} GiB of memory; {have / 2**30:.1f} GiB is available: use '
             'a smaller style_scale', option='style_scale')
+
+
+def _describe(memory: Memory) -> str:
+    if memory.gpu is None:
+        return f'{memory.host / 2**30:.1f} GiB is'
+    return f'{memory.gpu / 2**30:.1f} GiB on the GPU and {memory.host / 2**30:.1f} GiB on the host are'

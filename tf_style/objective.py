@@ -1,4 +1,5 @@
-"""The paper's objective built from a run's inputs, and evaluated at an image."""
+"""The paper's objective built from a run's inputs, and evaluated at an image: the whole image
+through the network at once, or tile by tile (tiling.py) when it would not fit in memory."""
 
 from typing import Dict, Optional
 
@@ -11,24 +12,22 @@ from .inputs import Inputs
 from .losses import StyleObjective, guided_gram, position_mean_gram
 
 
-def build_objective(extractor, inputs: Inputs, config: StyleTransferConfig) -> StyleObjective:
+def build_objective(extractor, inputs: Inputs, config: StyleTransferConfig,
+                    tile_size: int = 0) -> StyleObjective:
     """The paper's loss with targets from `inputs` (at their working sizes).
 
     Several style images without masks: the target Grams are their weighted mean
     (config.style_blend_weights). With content masks: style i is the target of region i.
     A term weighted 0 has no targets: it is neither computed nor reported (its loss reads 0).
+    `tile_size` > 0: the targets are computed tile by tile, the same values.
     """
     content_layers = config.content_layers if config.content_weight else ()
     style_layers = config.style_layers if config.style_weight else ()
-    content_features = (extractor(inputs.content[None], layers=content_layers)
+    content_features = (_features(extractor, inputs.content, content_layers, tile_size)
                         if content_layers else {})
-    grams = []
-    for i, style in enumerate(inputs.styles if style_layers else []):
-        features = extractor(style[None], layers=style_layers)
-        guides = (masks.at_layers(inputs.style_masks[i], style_layers)
-                  if inputs.style_masks else None)
-        grams.append({name: position_mean_gram(features[name]) if guides is None else
-                      guided_gram(features[name], guides[name]) for name in style_layers})
+    grams = [_grams(extractor, style, style_layers, tile_size,
+                    inputs.style_masks[i] if inputs.style_masks else None)
+             for i, style in enumerate(inputs.styles if style_layers else [])]
     if inputs.content_masks and style_layers:
         targets = grams
         guides = [masks.at_layers(m, style_layers) for m in inputs.content_masks]
@@ -47,18 +46,62 @@ def build_objective(extractor, inputs: Inputs, config: StyleTransferConfig) -> S
         temporal_weight=config.temporal_weight)
 
 
+def _features(extractor, image, layers, tile_size):
+    if tile_size:
+        from .tiling import tiled_features
+        return tiled_features(extractor, image, layers, tile_size)
+    return extractor(image[None], layers=layers)
+
+
+def _grams(extractor, image, layers, tile_size, mask=None):
+    """{layer: the Gram per position of `image`}, guided by `mask` when given."""
+    if tile_size:
+        from .tiling import tiled_grams
+        return tiled_grams(extractor, image, layers, tile_size, mask)
+    features = extractor(image[None], layers=layers)
+    guides = masks.at_layers(mask, layers) if mask is not None else None
+    return {name: position_mean_gram(features[name]) if guides is None else
+            guided_gram(features[name], guides[name]) for name in layers}
+
+
 def losses_at(objective: StyleObjective, extractor, image, layers) -> Dict[str, tf.Tensor]:
     """The objective's terms at `image` ([1, H, W, 3]), from the extractor's `layers`."""
     return objective(extractor(image, layers=layers), image)
 
 
+def evaluator(objective: StyleObjective, extractor, layers, tile_size: int = 0):
+    """`value_and_gradient(image)`: image [1, H, W, 3] -> ({term: scalar}, d total / d image).
+
+    The whole image through the network at once, or with `tile_size` > 0 tile by tile
+    (tiling.TiledObjective, on the host), the same values with the network's memory bounded by
+    one tile. Either is called inside the optimizer's compiled step.
+    """
+    if tile_size:
+        from .tiling import TiledObjective
+        return TiledObjective(extractor, objective, tile_size).tensor_value_and_gradient
+
+    # Plain TensorFlow code: autograph need not convert it, nor Keras' layers below it, when a
+    # caller's tf.function has autograph on.
+    @tf.autograph.experimental.do_not_convert
+    def value_and_gradient(image):
+        with tf.GradientTape() as tape:
+            tape.watch(image)
+            losses = losses_at(objective, extractor, image, layers)
+        return losses, tape.gradient(losses['total'], image)
+    return value_and_gradient
+
+
 def evaluate(extractor, inputs: Inputs, image, config: StyleTransferConfig,
-             objective: Optional[StyleObjective] = None) -> Dict[str, float]:
+             objective: Optional[StyleObjective] = None, tile_size: int = 0) -> Dict[str, float]:
     """The objective's terms for `image` (H x W x 3, the content's size), as floats.
 
-    `objective`: the one already built from `inputs` with this extractor, if any.
+    `objective`: the one already built from `inputs` with this extractor, if any. `tile_size`
+    > 0: computed tile by tile (with the gradient, which tiled costs no more memory).
     """
-    objective = objective or build_objective(extractor, inputs, config)
+    objective = objective or build_objective(extractor, inputs, config, tile_size)
+    if tile_size:
+        from .tiling import TiledObjective
+        return TiledObjective(extractor, objective, tile_size).value_and_gradient(image)[0]
     image = tf.constant(np.asarray(image, np.float32)[None])
     return floats(losses_at(objective, extractor, image, config.layers))
 

@@ -4,6 +4,8 @@ The paper optimises the image, not the network: the weights are constants here, 
 optimizer (L-BFGS as in the paper, or Adam) sees one variable.
 """
 
+import contextlib
+
 import numpy as np
 import tensorflow as tf
 
@@ -11,7 +13,7 @@ from .adam import MAX_FAULTS, Adam
 from .config import StyleTransferConfig
 from .lbfgs import LBFGS
 from .losses import StyleObjective
-from .objective import losses_at
+from .objective import evaluator
 
 
 class NumericalFault(Exception):
@@ -27,20 +29,32 @@ def make_optimizer(config: StyleTransferConfig, image: tf.Variable):
 
 
 class Optimization:
-    """The image variable, the optimizer's state, and the compiled step, at one scale."""
+    """The image variable, the optimizer's state, and the compiled step, at one scale.
+
+    `tile_size` > 0: the objective is evaluated tile by tile (objective.evaluator), and the
+    image and the optimizer's state are kept in host memory, where an image larger than a
+    GPU's memory fits.
+    """
 
     def __init__(self, objective, extractor, start: np.ndarray, config: StyleTransferConfig,
-                 track_best: bool = False):
-        self.image = tf.Variable(start[None], name='image')
-        self._objective, self.extractor, self._layers = objective, extractor, config.layers
-        self.best_loss = tf.Variable(np.inf, dtype=tf.float32, trainable=False)
-        self.best_image = tf.Variable(start[None], trainable=False) if track_best else None
-        self.optimizer = make_optimizer(config, self.image)
+                 track_best: bool = False, tile_size: int = 0):
+        self._layers, self.tile_size = config.layers, tile_size
+        with tf.device('/CPU:0') if tile_size else contextlib.nullcontext():
+            self.image = tf.Variable(start[None], name='image')
+            self.best_loss = tf.Variable(np.inf, dtype=tf.float32, trainable=False)
+            self.best_image = tf.Variable(start[None], trainable=False) if track_best else None
+            self.optimizer = make_optimizer(config, self.image)
+        self._evaluate(objective, extractor)
         # What a checkpoint holds: everything the next iteration depends on.
         self.state = dict(image=self.image, best_loss=self.best_loss, optimizer={
             f'v{i}': v for i, v in enumerate(self.optimizer.variables)})
         if track_best:
             self.state['best_image'] = self.best_image
+
+    def _evaluate(self, objective, extractor):
+        """Sets what the step evaluates, and compiles the step."""
+        self.extractor = extractor
+        self.value_and_gradient = evaluator(objective, extractor, self._layers, self.tile_size)
         self._compile()
 
     def _compile(self):
@@ -59,16 +73,6 @@ class Optimization:
         self._remember_best(losses['total'], point)
         return losses
 
-    # Plain TensorFlow code: autograph need not convert it, nor Keras' layers below it, when a
-    # caller's tf.function has autograph on.
-    @tf.autograph.experimental.do_not_convert
-    def value_and_gradient(self, image):
-        """The losses at `image` and the total's gradient: one evaluation."""
-        with tf.GradientTape() as tape:
-            tape.watch(image)
-            losses = losses_at(self._objective, self.extractor, image, self._layers)
-        return losses, tape.gradient(losses['total'], image)
-
     def _remember_best(self, loss, image):
         if self.best_image is None:
             return
@@ -85,8 +89,7 @@ class Optimization:
         """Goes on from the current image with another objective and network, keeping the
         optimizer's state. In place: a second L-BFGS state would hold 2 x history more copies
         of the image while both exist."""
-        self._objective, self.extractor = objective, extractor
-        self._compile()
+        self._evaluate(objective, extractor)
         # Losses of another objective do not compare with this one's.
         self.best_loss.assign(np.inf)
         self.optimizer.forget_stall()
@@ -99,7 +102,7 @@ class Optimization:
         if self.best_image is not None:
             # Adam's losses are of the image before each update: the last one is not yet seen.
             current = float(tf.function(
-                lambda: losses_at(self._objective, self.extractor, self.image, self._layers),
+                lambda: self.value_and_gradient(self.image.read_value())[0],
                 autograph=False)()['total'])
             if float(self.best_loss.numpy()) < current:
                 return self.best_image.numpy()[0]

@@ -31,38 +31,9 @@ import tensorflow as tf
 
 from . import vgg_layers
 from .errors import ConfigError
-from .losses import content_loss, gram_matrix
-
-
-def receptive_radius(layer: str) -> int:
-    """How many pixels beyond its own pixel block a feature of `layer` depends on, each side.
-
-    A position of a layer with cumulative stride S (pixels per position) and radius R depends on
-    pixels [jS - R, jS + S - 1 + R]. A 3x3 stride-1 convolution reads the neighbouring positions,
-    so R grows by S; a 2x2 stride-2 pooling (average or max) reads two aligned positions, so R
-    stays and S doubles. Pixels: S = 1, R = 0.
-    """
-    stride, radius = 1, 0
-    for name in vgg_layers.LAYERS[:vgg_layers.depth(layer) + 1]:
-        if name.endswith('_pool'):
-            stride *= 2
-        else:
-            radius += stride
-    return radius
-
-
-def pooling_grid(layers: Sequence[str]) -> int:
-    """Pixels per position of the deepest of `layers`: tiles start on multiples of it."""
-    return 2 ** max(vgg_layers.halvings(name) for name in layers)
-
-
-def required_halo(layers: Sequence[str]) -> int:
-    """Pixels of context a tile needs on each side for its owned features at `layers` to be
-    exact: the deepest layer's receptive radius, rounded up to the pooling grid so that the
-    halo's start keeps every pooling window where it is in the whole image."""
-    grid = pooling_grid(layers)
-    radius = max(receptive_radius(name) for name in layers)
-    return -(-radius // grid) * grid
+from .losses import StyleObjective, content_loss, gram_matrix
+# The halo's geometry is VGG19's, free of TensorFlow (memory.py sizes tiles with it).
+from .vgg_layers import pooling_grid, receptive_radius, required_halo  # noqa: F401
 
 
 @dataclasses.dataclass(frozen=True)
@@ -171,7 +142,7 @@ class TiledObjective:
 
     `value_and_gradient(image)` -> (losses, gradient): the objective's terms as floats (the keys
     of `StyleObjective.TERMS`) and d total / d image as an H x W x 3 float32 array, equal to the
-    untiled ones. The two per-tile functions are compiled once per objective (relaxed shapes:
+    untiled ones. (The temporal term reads no network: it is computed on the whole image.) The two per-tile functions are compiled once per objective (relaxed shapes:
     a few traces cover the tile shapes), so build one per objective and reuse it.
     """
 
@@ -267,10 +238,23 @@ class TiledObjective:
             content += float(c)
             tv += float(t)
             gradient[tile.cy0:tile.cy1, tile.cx0:tile.cx1] += g.numpy()[0]
+        temporal = self._temporal(image, gradient)
         o = self.objective
-        losses = {'content': content, 'style': style, 'tv': tv,
-                  'total': o.content_weight * content + o.style_weight * style + o.tv_weight * tv}
+        losses = {'content': content, 'style': style, 'tv': tv, 'temporal': temporal,
+                  'total': o.content_weight * content + o.style_weight * style +
+                  o.tv_weight * tv + o.temporal_weight * temporal}
         return losses, gradient
+
+    def _temporal(self, image, gradient) -> float:
+        """The temporal term (per pixel, no network: on the host, whole), its gradient added to
+        `gradient`; as losses.temporal_loss, 1/D sum c (x - w)^2."""
+        o = self.objective
+        if not o.temporal_weight:
+            return 0.0
+        difference = image - np.asarray(o.temporal_target)[0]
+        weighted = np.asarray(o.temporal_mask)[0] * difference
+        gradient += (2.0 * o.temporal_weight / image.size) * weighted
+        return float(np.sum(weighted * difference, dtype=np.float64)) / image.size
 
     def tensor_value_and_gradient(self, image):
         """`value_and_gradient` for TensorFlow callers such as `tf_style.lbfgs.LBFGS`:
@@ -278,12 +262,12 @@ class TiledObjective:
         runs on the host (tf.py_function), also when the caller is a tf.function; keep the
         caller's variables in host memory (tf.device('/CPU:0')) for images larger than a GPU's.
         """
-        terms = ('content', 'style', 'tv', 'total')
+        terms = StyleObjective.TERMS
 
         def host(x):
             losses, gradient = self.value_and_gradient(x.numpy()[0])
             return [np.float32(losses[k]) for k in terms] + [gradient[None]]
-        *values, gradient = tf.py_function(host, [image], [tf.float32] * 5)
+        *values, gradient = tf.py_function(host, [image], [tf.float32] * (len(terms) + 1))
         for value in values:
             value.set_shape([])
         gradient.set_shape(image.shape)

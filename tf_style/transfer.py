@@ -2,8 +2,9 @@
 
 prepare (settings, inputs at every scale, the network, the seed) -> for each scale of the
 coarse-to-fine schedule: optimise the image from the previous scale's result -> finish (the
-final losses in float32, the output image). Around the paper's algorithm, three named layers:
-precision (precision.py), checkpoints (checkpoint.py) and stopping (faults, requests).
+final losses in float32, the output image). Around the paper's algorithm, four named layers:
+precision (precision.py), tiling (images larger than memory: memory.py, tiling.py),
+checkpoints (checkpoint.py) and stopping (faults, requests).
 """
 
 import dataclasses
@@ -14,7 +15,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 import numpy as np
 from absl import logging
 
-from . import colour, images
+from . import colour, images, memory
 from .config import StyleTransferConfig, check_inputs
 from .errors import ConfigError
 from .inputs import Inputs, as_image, as_images, calibration_set, initial_image, scaled_inputs
@@ -106,6 +107,7 @@ class _Run:
     done: int = 0
     stop_reason: str = ''
     scale: int = 0
+    tile_size: int = 0           # at the current scale; 0: untiled
     optimization: Optional[Optimization] = None
     objective: object = None
     clock: Optional['_Clock'] = None
@@ -145,7 +147,10 @@ def _prepare(content, style, config, options, extractor, checkpointer, content_m
                   *(calibration_images or []),
                   *([temporal_target] if temporal_target is not None else []),
                   *([temporal_mask] if temporal_mask is not None else [])]
-        checkpointer.fingerprint = fingerprint(arrays, dataclasses.asdict(config))
+        # Not tile_size: tiled and untiled runs compute the same values, so a run may resume
+        # with other tiles (or none), on a machine with more or less memory.
+        settings = {k: v for k, v in dataclasses.asdict(config).items() if k != 'tile_size'}
+        checkpointer.fingerprint = fingerprint(arrays, settings)
         resumed = checkpointer.load_state()
     seed = resumed['seed'] if resumed else (
         config.seed if config.seed is not None else random.SystemRandom().randrange(2 ** 31))
@@ -179,13 +184,15 @@ def _optimise_scale(run: _Run, scale: int, previous: Optional[np.ndarray]) -> np
     resuming = run.resumed is not None and scale == run.first_scale
     run.precision.start_scale(run.resumed.get('precision') if resuming else None)
     run.scale = scale
-    run.objective = build_objective(run.precision.network, inputs, config)
+    run.tile_size = _tile_size(config, *inputs.content.shape[:2])
+    run.objective = build_objective(run.precision.network, inputs, config, run.tile_size)
     start = (initial_image(config.init, inputs.content, inputs.styles[0], run.seed,
                            run.init_image, config.init_noise_blend) if previous is None
              else images.resize_to(previous, inputs.content.shape[:2]))
     final_scale = scale == len(run.schedule) - 1
     run.optimization = opt = Optimization(run.objective, run.precision.network, start, config,
-                                          track_best=config.keep_best and final_scale)
+                                          track_best=config.keep_best and final_scale,
+                                          tile_size=run.tile_size)
     if resuming:
         run.checkpointer.restore(opt.state)
     end = sum(n for _, n in run.schedule[:scale + 1])
@@ -205,11 +212,27 @@ def _optimise_scale(run: _Run, scale: int, previous: Optional[np.ndarray]) -> np
     return opt.final_image() if final_scale else opt.current_image()
 
 
+def _tile_size(config: StyleTransferConfig, height: int, width: int) -> int:
+    """Tiling layer: the tile side for a scale of height x width (0: untiled), as
+    memory.plan_tile chooses it. When nothing fits (the library does not refuse: the stylize
+    command's memory check does), the least demanding tiles, and a warning."""
+    tile = memory.plan_tile(height, width, config)
+    if tile is None:
+        tile = memory.plan_tile(height, width, config, memory.Memory(float('inf')))
+        if config.tile_size is None and max(height, width) > memory.SMALLEST_TILE:
+            tile = memory.SMALLEST_TILE
+        logging.warning('stylize: %dx%d px may not fit in the memory available, with '
+                        'tile_size=%d', width, height, tile)
+    if tile:
+        logging.info('stylize: %dx%d px in tiles of %d px', width, height, tile)
+    return tile
+
+
 def _go_on_exact(run: _Run, inputs: Inputs):
     """Precision layer: bfloat16's rounding hides the last decreases of the loss from the line
     search, so a stalled mixed run goes on from here in float32, with its curvature pairs."""
     run.precision.switch_to_exact()
-    run.objective = build_objective(run.precision.network, inputs, run.config)
+    run.objective = build_objective(run.precision.network, inputs, run.config, run.tile_size)
     run.optimization.switch(run.objective, run.precision.network)
     logging.info('stylize: bfloat16 stalled at iteration %d; going on in float32', run.done)
 
@@ -255,7 +278,8 @@ def _finish(run: _Run, image) -> StylizeResult:
     # Reported in float32 whatever the precision of the run, so that runs compare. (`scale` is
     # the last one run: the final one, unless the run stopped early.)
     final = evaluate(run.precision.exact, run.scaled[run.scale], image, run.config,
-                     objective=run.objective if run.precision.is_exact else None)
+                     objective=run.objective if run.precision.is_exact else None,
+                     tile_size=run.tile_size)
     logging.info('stylize: %d of %d iterations in %.1f s, loss %.4g%s', run.done, run.total,
                  seconds, final['total'], f' ({run.stop_reason})' if run.stop_reason else '')
     return StylizeResult(image=images.to_uint8(run.output(image)), losses=final, seed=run.seed,

@@ -3,6 +3,8 @@
 Kept free of TensorFlow so that flags can be checked before the (slow) TensorFlow import.
 """
 
+from typing import Sequence
+
 from .errors import ConfigError
 
 _BLOCK_CONVS = (2, 2, 4, 4, 4)
@@ -78,3 +80,36 @@ def positions(name: str, height: int, width: int) -> int:
     """Feature-map positions of a layer for an input of height x width (valid 2x2 pooling)."""
     n = halvings(name)
     return (height >> n) * (width >> n)
+
+
+# ---- what a tile needs around it (tiling.py) ----
+
+def receptive_radius(layer: str) -> int:
+    """How many pixels beyond its own pixel block a feature of `layer` depends on, each side.
+
+    A position of a layer with cumulative stride S (pixels per position) and radius R depends on
+    pixels [jS - R, jS + S - 1 + R]. A 3x3 stride-1 convolution reads the neighbouring positions,
+    so R grows by S; a 2x2 stride-2 pooling (average or max) reads two aligned positions, so R
+    stays and S doubles. Pixels: S = 1, R = 0.
+    """
+    stride, radius = 1, 0
+    for name in LAYERS[:depth(layer) + 1]:
+        if name.endswith('_pool'):
+            stride *= 2
+        else:
+            radius += stride
+    return radius
+
+
+def pooling_grid(layers: Sequence[str]) -> int:
+    """Pixels per position of the deepest of `layers`: tiles start on multiples of it."""
+    return 2 ** max(halvings(name) for name in layers)
+
+
+def required_halo(layers: Sequence[str]) -> int:
+    """Pixels of context a tile needs on each side for its owned features at `layers` to be
+    exact: the deepest layer's receptive radius, rounded up to the pooling grid so that the
+    halo's start keeps every pooling window where it is in the whole image."""
+    grid = pooling_grid(layers)
+    radius = max(receptive_radius(name) for name in layers)
+    return -(-radius // grid) * grid

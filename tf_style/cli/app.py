@@ -70,7 +70,7 @@ def flag_message(error: TfStyleError) -> str:
     """The error's message, with the option it names spelled as this command's flag."""
     message = str(error)
     # The option the error is about, and those its messages suggest as the way out.
-    for option in (getattr(error, 'option', None), 'overwrite', 'check_memory'):
+    for option in (getattr(error, 'option', None), 'overwrite', 'check_memory', 'tile_size'):
         if option and option in flags.FLAGS:
             message = re.sub(rf'(?<![\w-]){re.escape(option)}\b', f'--{option}', message)
     return message

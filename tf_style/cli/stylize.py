@@ -82,7 +82,8 @@ def define_flags(fv):
                          'inputs and flags).', flag_values=fv)
     flags.DEFINE_boolean('overwrite', False, 'Replace an existing --output.', flag_values=fv)
     flags.DEFINE_boolean('check_memory', True, 'Refuse an --image_size whose estimated memory '
-                         'exceeds what this machine has available.', flag_values=fv)
+                         'exceeds what this machine (or its GPU) has available, even tiled.',
+                         flag_values=fv)
 
 
 def _config_names():
@@ -119,6 +120,8 @@ def main(FLAGS):
     reporter = Reporter(FLAGS, plan)
 
     app.load_tensorflow()  # only now that the inputs are known to be good
+    if FLAGS.check_memory and gpu_present():
+        check_memory(config, content, styles)  # again, against the GPU's memory
     from ..transfer import stylize
     extractor = None  # stylize builds it from --weights (normalized on the inputs if asked)
     if FLAGS.extractor:
@@ -190,9 +193,14 @@ def output_size(image, long_side):
     return max(1, round(h * scale)), max(1, round(w * scale))
 
 
+def gpu_present() -> bool:
+    from .. import memory
+    return memory.gpu_available_bytes() is not None
+
+
 def check_memory(config, content, styles):
     """Refuses, before any work, a run that cannot fit in memory: the optimisation at the final
-    size, and each style image at its size."""
+    size (tiled when it must be, unless --tile_size=0), and each style image at its size."""
     from .. import memory
     height, width = output_size(content, config.image_size)
     if max(content.shape[:2]) < config.image_size / 4:
