@@ -6,6 +6,7 @@ again in between.
 """
 
 import dataclasses
+import os
 from typing import Iterable
 
 from absl import flags
@@ -13,6 +14,7 @@ from absl import flags
 from ..config import StyleTransferConfig
 
 CONFIG_FIELDS = {f.name: f for f in dataclasses.fields(StyleTransferConfig)}
+CHECKOUT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 class _NumberListParser(flags.ListParser):
@@ -91,7 +93,9 @@ def markdown_reference(commands) -> str:
                   '| flag | default | help |', '| --- | --- | --- |']
         for flag_name in sorted(fv):
             flag = fv[flag_name]
-            default = (flag.default_as_str or '').strip("'") or '(none)'
+            # Paths inside the checkout (the examples) as the checkout names them.
+            default = (flag.default_as_str or '').strip("'").replace(CHECKOUT + os.sep, '')
+            default = default or '(none)'
             help = flag.help.replace('|', '\\|').replace('\n', ' ')
             lines.append(f'| `--{flag_name}` | {default} | {help} |')
         lines.append('')
