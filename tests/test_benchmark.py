@@ -27,6 +27,7 @@ def test_time_to_reach():
     assert benchmark.time_to_reach(points, 1.0) is None
 
 
+@pytest.mark.slow
 def test_measurements_return_positive_seconds(random_extractor):
     from conftest import example
     content, style = example('tubingen', 32), example('starry_night', 32)

@@ -32,6 +32,7 @@ def last_line(text):
     return text.strip().splitlines()[-1]
 
 
+@pytest.mark.slow
 def test_tiny_run_writes_the_image_and_its_settings(inputs, tmp_path):
     out = tmp_path / 'out.png'
     r = run_bin('stylize', '--content', inputs['tubingen'], '--style', inputs['starry_night'],
@@ -97,6 +98,7 @@ def test_bad_input_is_one_line_and_touches_nothing(case, inputs, tmp_path):
     assert {p: digest(p) for p in inputs.values()} == before
 
 
+@pytest.mark.slow
 def test_offline_imagenet_names_the_way_out(inputs, tmp_path):
     # No cached weights, and a proxy that refuses: the real download path, failing fast.
     env = {'KERAS_HOME': str(tmp_path / 'keras'), 'https_proxy': 'http://127.0.0.1:9',
@@ -109,6 +111,7 @@ def test_offline_imagenet_names_the_way_out(inputs, tmp_path):
     assert not (tmp_path / 'out.png').exists()
 
 
+@pytest.mark.slow
 def test_export_then_stylize_with_the_saved_model(inputs, tmp_path):
     model_dir = tmp_path / 'vgg'
     r = run_bin('export_extractor', '--output_dir', model_dir, '--weights=random',
@@ -124,6 +127,7 @@ def test_export_then_stylize_with_the_saved_model(inputs, tmp_path):
     assert Image.open(out).format == 'JPEG'
 
 
+@pytest.mark.slow
 def test_convert_weights_then_stylize_offline(inputs, tmp_path):
     weights = tmp_path / 'vgg19_hed.weights.h5'
     r = run_bin('convert_weights', '--output', weights)
@@ -139,6 +143,7 @@ def test_convert_weights_then_stylize_offline(inputs, tmp_path):
     assert Image.open(out).size == (48, 36)
 
 
+@pytest.mark.slow
 def test_convert_weights_normalizes_on_a_directory(inputs, tmp_path):
     from tf_style import images, network, normalize, weights as vgg_weights
     weights = tmp_path / 'normalized.weights.h5'
@@ -158,6 +163,7 @@ def stylize_args(inputs, out, *extra):
             '--image_size=48', '--weights=random', '--seed=4', *extra]
 
 
+@pytest.mark.slow
 def test_sigint_keeps_the_image_and_resume_matches_an_uninterrupted_run(inputs, tmp_path):
     import signal
     import subprocess
@@ -209,6 +215,7 @@ def test_memory_estimate_refuses_an_impossible_size(inputs, tmp_path):
     assert not (tmp_path / 'out.png').exists()
 
 
+@pytest.mark.slow
 def test_snapshots_best_image_tensorboard_and_a_tiny_input(tmp_path):
     tiny = tmp_path / 'tiny.png'
     Image.new('RGB', (10, 10), (200, 30, 30)).save(tiny)
@@ -224,6 +231,7 @@ def test_snapshots_best_image_tensorboard_and_a_tiny_input(tmp_path):
     assert list(logdir.glob('events.out.tfevents.*'))
 
 
+@pytest.mark.slow
 def test_artistic_controls_from_the_command_line(inputs, tmp_path):
     """Two styles over a label image, colours kept, started from a file: flags reach the run."""
     labels = np.zeros((768, 1024, 3), np.uint8)
@@ -242,6 +250,7 @@ def test_artistic_controls_from_the_command_line(inputs, tmp_path):
     assert settings['style_scale'] == [1.0, 1.5] and settings['init_noise_blend'] == 0.1
 
 
+@pytest.mark.slow
 def test_contact_sheet(tmp_path):
     out = tmp_path / 'sheet.png'
     r = run_bin('contact_sheet', '--weights=random', '--image_size=32', '--iterations=1',
@@ -274,6 +283,7 @@ def start_and_signal(args, signals, at='iter 3/'):
     return proc.returncode, stderr
 
 
+@pytest.mark.slow
 def test_sigterm_writes_the_latest_image_and_a_second_ctrl_c_quits_at_once(inputs, tmp_path):
     import signal
     out = tmp_path / 'out.png'

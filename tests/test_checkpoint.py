@@ -32,6 +32,7 @@ def stop_after(n):
     # for block5_conv1.
     dict(optimizer='lbfgs', scales=2, scale_iterations=(4, 3), style_scale=1.5),
 ])
+@pytest.mark.slow
 def test_resumed_run_ends_where_an_uninterrupted_one_does(random_extractor, pair, tmp_path,
                                                           settings):
     whole = stylize(*pair, extractor=random_extractor, **OPTIONS, **settings)
@@ -46,6 +47,7 @@ def test_resumed_run_ends_where_an_uninterrupted_one_does(random_extractor, pair
     assert rest.losses['total'] == pytest.approx(whole.losses['total'], rel=1e-4)
 
 
+@pytest.mark.slow
 def test_a_run_that_went_on_in_float32_resumes_in_float32(random_extractor, pair, tmp_path,
                                                           monkeypatch):
     from tf_style import optimize
@@ -122,6 +124,7 @@ def test_adam_steps_over_a_few_nans(random_extractor, pair):
     assert np.isfinite(flaky.losses['total']) and flaky.losses['total'] < clean.losses['total']
 
 
+@pytest.mark.slow
 def test_keep_best_returns_the_lowest_loss_image(random_extractor, pair):
     # A large Adam step makes the loss jump about; the best image is not the last one.
     options = dict(extractor=random_extractor, iterations=12, optimizer='adam',

@@ -45,6 +45,7 @@ def _conv_weights(extractor, deepest):
             if '_conv' in layer.name}
 
 
+@pytest.mark.slow
 def test_round_trip_in_a_process_without_tf_style(exported, random_extractor, tmp_path):
     images = np.random.default_rng(0).uniform(0, 255, (2, 40, 56, 3)).astype(np.float32)
     np.save(tmp_path / 'images.npy', images)
@@ -83,6 +84,7 @@ def test_gradients_flow_through_the_loaded_model(exported, random_extractor):
     np.testing.assert_allclose(grads[0], grads[1], rtol=1e-3, atol=1e-3)
 
 
+@pytest.mark.slow
 def test_stylize_with_an_exported_extractor(exported, random_extractor):
     content, style = example('tubingen', 32), example('starry_night', 32)
     # float32 on both sides: an exported extractor computes in nothing else.
@@ -95,6 +97,7 @@ def test_stylize_with_an_exported_extractor(exported, random_extractor):
     assert np.abs(a.image.astype(int) - b.image.astype(int)).max() <= 1
 
 
+@pytest.mark.slow
 def test_the_export_holds_plain_convolutions(tmp_path):
     # Even from an extractor that computes block4 and block5 as shifted matmuls.
     features = network.VGG19Features(weights.load_vgg19('random'), matmul_convs=True)
@@ -238,6 +241,7 @@ def _umask():
     return umask
 
 
+@pytest.mark.slow
 def test_max_pooling_and_a_pooling_layer(tmp_path, images):
     extractor = network.build_extractor('random', pooling='max', seed=1)
     # Small enough for the TFLite check to be quick: it runs (the default) and passes.

@@ -56,6 +56,7 @@ def test_unknown_figure_and_existing_output_are_refused(tmp_path):
     assert r.returncode == 2 and '--overwrite' in r.stderr.strip().splitlines()[-1]
 
 
+@pytest.mark.slow
 def test_reproduce_a_figure_and_its_recorded_command_gives_the_same_cell(tmp_path):
     out = tmp_path / 'figs'
     r = run_bin('reproduce_figures', '--figures=panel', '--weights=random', '--image_size=32',

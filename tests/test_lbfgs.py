@@ -81,6 +81,7 @@ def test_rosenbrock():
     assert int(opt.evaluations) < 2 * 300
 
 
+@pytest.mark.slow
 def test_eager_steps_are_the_compiled_steps():
     # The step's control flow is tf.cond and tf.while_loop, not autograph: the same iterates
     # either way, backtracking included (from (-1.2, 1) the first steps backtrack).
@@ -106,6 +107,7 @@ def test_a_failed_line_search_records_the_pairs_it_held():
     assert int(flat.stalled_pairs) == 0 and bool(flat.converged)
 
 
+@pytest.mark.slow
 def test_forget_stall_goes_on_with_the_pairs_held_before_it():
     x0 = np.array([-1.2, 1.0, -1.2, 1.0])
     _, _, opt = run(rosenbrock, x0, 12, bounds=(-10.0, 10.0))

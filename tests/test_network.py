@@ -17,6 +17,7 @@ def test_no_max_pooling_left(random_extractor):
     assert kinds.count('FrozenConv2D') == 16
 
 
+@pytest.mark.slow
 def test_max_pooling_on_request():
     extractor = network.build_extractor('random', pooling='max')
     kinds = [type(layer).__name__ for layer in extractor.model(ALL).layers]
@@ -53,6 +54,7 @@ def _input_gradient(model, inputs, upstream):
 
 @pytest.mark.parametrize('precision,matmul_convs', [('float32', False), ('float32', True),
                                                     ('mixed', None)])
+@pytest.mark.slow
 def test_input_gradient_equals_keras(precision, matmul_convs):
     # FrozenConv2D computes the input gradient as a forward convolution with the rotated
     # kernel (or, for block4 and block5 in float32, as shifted matmuls, in a graph only): it must
@@ -90,6 +92,7 @@ def test_shifted_matmuls_are_the_same_convolution():
     np.testing.assert_allclose(ours, expected, rtol=1e-5, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_float32_matmuls_follow_the_hardware_decision(monkeypatch):
     from tf_style import hardware
     for faster in (True, False):
@@ -119,6 +122,7 @@ def test_caffe_preprocessing():
     np.testing.assert_allclose(out, [30 - 103.939, 20 - 116.779, 10 - 123.68], rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_random_weights_are_seeded():
     a = weights.load_vgg19('random', seed=3).get_layer('block1_conv1').get_weights()[0]
     b = weights.load_vgg19('random', seed=3).get_layer('block1_conv1').get_weights()[0]
@@ -141,6 +145,7 @@ def write_legacy_h5(model, path):
                 group.create_dataset(name.decode(), data=value)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('fmt', ['legacy.h5', 'keras3.weights.h5'])
 def test_weights_file_formats(tmp_path, fmt):
     source = weights.load_vgg19('random', seed=11)

@@ -23,6 +23,7 @@ def normalized(hed_weights, calibration):
     return original, model, scales
 
 
+@pytest.mark.slow
 def test_mean_activations_are_one_on_the_calibration_images(normalized, calibration):
     original, model, scales = normalized
     before = normalize.activation_means(network.VGG19Features(original), calibration)
@@ -39,6 +40,7 @@ def test_mean_activations_are_one_on_the_calibration_images(normalized, calibrat
     assert any(not (before[n] >= scales[n]).all() for n in normalize.CONV_LAYERS)
 
 
+@pytest.mark.slow
 def test_output_is_unchanged_up_to_the_per_channel_scales(normalized):
     """On an image it was not calibrated on, the deepest layers differ only by the scales."""
     original, model, scales = normalized
@@ -74,6 +76,7 @@ def test_no_calibration_images():
         normalize.activation_means(None, [])
 
 
+@pytest.mark.slow
 def test_stylize_normalizes_on_its_inputs_and_refuses_a_plain_extractor(random_extractor):
     from tf_style.transfer import stylize
     content, style = example('tubingen', 32), example('starry_night', 32)

@@ -15,6 +15,7 @@ def tiny_pair():
     return example('tubingen', 32), example('starry_night', 32)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('optimizer', ['lbfgs', 'adam'])
 def test_loss_decreases_and_pixels_stay_valid(random_extractor, tiny_pair, optimizer):
     content, style = tiny_pair
@@ -27,6 +28,7 @@ def test_loss_decreases_and_pixels_stay_valid(random_extractor, tiny_pair, optim
     assert end.image.std() > 1  # not collapsed to a flat colour
 
 
+@pytest.mark.slow
 def test_same_seed_same_output(random_extractor, tiny_pair):
     runs = [stylize(*tiny_pair, extractor=random_extractor, iterations=3, seed=s, **TINY)
             for s in (5, 5, 6)]
@@ -80,6 +82,7 @@ def test_zero_iterations_return_the_start(random_extractor, tiny_pair):
         recoloured.image, np.round(colour.match_histogram(content, style)).astype(np.uint8))
 
 
+@pytest.mark.slow
 def test_progress_callback(random_extractor, tiny_pair):
     seen = []
     stylize(*tiny_pair, extractor=random_extractor, iterations=5, report_every=2, seed=0,
@@ -91,6 +94,7 @@ def test_progress_callback(random_extractor, tiny_pair):
     assert last.current_image().shape == (24, 32, 3)
 
 
+@pytest.mark.slow
 def test_tv_weight_smooths(random_extractor, tiny_pair):
     plain = stylize(*tiny_pair, extractor=random_extractor, iterations=5, seed=2, **TINY)
     smooth = stylize(*tiny_pair, extractor=random_extractor, iterations=5, seed=2,
@@ -107,6 +111,7 @@ def test_image_too_small_for_the_layers(random_extractor):
                 weights='random')
 
 
+@pytest.mark.slow
 def test_real_features_stylize(real_extractor):
     """HED-derived VGG19 at 96 px: the style moves towards the painting, the content stays."""
     content, style = example('tubingen', 96), example('starry_night', 96)
@@ -123,6 +128,7 @@ def test_real_features_stylize(real_extractor):
     assert np.corrcoef(photo.ravel(), result.ravel())[0, 1] > 0.5
 
 
+@pytest.mark.slow
 def test_lbfgs_and_coarse_to_fine_beat_adam(random_extractor):
     content, style = example('tubingen', 64), example('starry_night', 64)
     options = dict(extractor=random_extractor, image_size=64, init='content', seed=0,
@@ -135,6 +141,7 @@ def test_lbfgs_and_coarse_to_fine_beat_adam(random_extractor):
     assert coarse_to_fine.image.shape == lbfgs.image.shape == (48, 64, 3)
 
 
+@pytest.mark.slow
 def test_coarse_to_fine_reports_each_scale(random_extractor, tiny_pair):
     seen = []
     stylize(*tiny_pair, extractor=random_extractor, image_size=64, scales=2, iterations=2,
@@ -143,6 +150,7 @@ def test_coarse_to_fine_reports_each_scale(random_extractor, tiny_pair):
     assert [p.iteration for p in seen] == list(range(1, 7))
 
 
+@pytest.mark.slow
 def test_mixed_precision_loss_is_close_to_float32(random_extractor):
     from tf_style.config import StyleTransferConfig
     from tf_style.inputs import Inputs
@@ -173,6 +181,7 @@ def test_coarsest_scale_too_small_is_refused_before_work(random_extractor, tiny_
 
 # Artistic controls: several styles, masks, colour preservation, initialisation.
 
+@pytest.mark.slow
 def test_blend_weights_one_zero_equal_the_single_style(random_extractor, tiny_pair):
     content, style = tiny_pair
     other = example('the_scream', 32)
@@ -186,6 +195,7 @@ def test_blend_weights_one_zero_equal_the_single_style(random_extractor, tiny_pa
     assert not np.array_equal(mixed.image, single.image)
 
 
+@pytest.mark.slow
 def test_a_mask_that_covers_nothing_leaves_the_other_styles_run_unchanged(random_extractor,
                                                                           tiny_pair):
     content, style = tiny_pair
@@ -237,6 +247,7 @@ def test_init_image_and_noise_blend(random_extractor, tiny_pair):
     np.testing.assert_allclose(blend, 0.75 * content + 0.25 * noise, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_preserve_colors(random_extractor, tiny_pair):
     content, style = tiny_pair
     plain = stylize(content, style, extractor=random_extractor, iterations=4, seed=1, **TINY)
@@ -255,6 +266,7 @@ def test_preserve_colors(random_extractor, tiny_pair):
     assert not np.array_equal(matched.image, plain.image)
 
 
+@pytest.mark.slow
 def test_masks_put_each_style_in_its_region(real_extractor):
     """Real features: the left half takes starry_night's texture, the right half the_scream's."""
     from tf_style.losses import guided_gram, position_mean_gram
@@ -274,6 +286,7 @@ def test_masks_put_each_style_in_its_region(real_extractor):
         assert distances[region] < distances[1 - region], (region, distances)
 
 
+@pytest.mark.slow
 def test_a_term_weighted_zero_is_neither_computed_nor_reported(random_extractor):
     """Reconstructions (the paper's Fig. 1) run the network only as deep as their layer."""
     content, style = example('tubingen', 32), example('starry_night', 32)
@@ -285,6 +298,7 @@ def test_a_term_weighted_zero_is_neither_computed_nor_reported(random_extractor)
     assert r.losses['content'] == 0 and r.losses['style'] > 0
 
 
+@pytest.mark.slow
 def test_a_stalled_mixed_run_goes_on_in_float32(random_extractor, tiny_pair, monkeypatch):
     from tf_style import optimize
     switches = []
@@ -313,6 +327,7 @@ def test_a_stalled_mixed_run_goes_on_in_float32(random_extractor, tiny_pair, mon
     assert switches == [('mixed', 'float32')]
 
 
+@pytest.mark.slow
 def test_auto_precision_is_resolved_in_the_result(random_extractor, tiny_pair, monkeypatch):
     from tf_style import hardware
     for fast, expected in ((True, 'mixed'), (False, 'float32')):
