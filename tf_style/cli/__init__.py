@@ -30,12 +30,13 @@ def main(argv=None):
     if len(argv) < 2 or argv[1] not in COMMANDS:
         given = argv[1] if len(argv) > 1 else ''
         usage = f'usage: tf-style <command> [flags]; commands: {", ".join(COMMANDS)}'
+        from . import app
         if given in ('-h', '--help', 'help'):
-            print(usage)
+            app.show(usage)
             sys.exit(0)
-        print(f'tf-style: error: {"unknown command " + repr(given) if given else "no command"}; '
-              f'{usage[len("usage: "):]}', file=sys.stderr)
-        sys.exit(2)
+        app.set_program('tf-style')
+        app.fail(f'{"unknown command " + repr(given) if given else "no command"}; '
+                 f'{usage[len("usage: "):]}')
     run_command(argv[1], argv[2:])
 
 

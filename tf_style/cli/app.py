@@ -25,11 +25,15 @@ def program() -> str:
     return _PROGRAM['name']
 
 
+def set_program(name: str):
+    _PROGRAM['name'] = name
+
+
 def run(module, name: str = None):
     """Runs a command module: `module.define_flags(FLAGS)`, then `module.main(FLAGS)`, with
     tf_style's errors and flag errors as one line on stderr and exit status 2."""
     if name:
-        _PROGRAM['name'] = name
+        set_program(name)
     module.define_flags(flags.FLAGS)
     flags.DEFINE_boolean('quiet', False, 'Errors only: no progress, no summary line.')
     app.run(lambda argv: _guarded(module, argv), flags_parser=lambda argv: _parse(module, argv))
@@ -40,11 +44,11 @@ HELP = ('--help', '-h', '--helpshort', '-help', '-?')
 
 def _parse(module, argv):
     if any(arg in HELP for arg in argv[1:]):
-        print(module.__doc__.strip() + '\n\nflags (--helpfull: absl\'s too):\n')
+        show(module.__doc__.strip() + '\n\nflags (--helpfull: absl\'s too):\n')
         for name in (module.__name__, f'{__package__}.options', __name__):
             text = flags.FLAGS.module_help(name).strip()
             if text:
-                print(text + '\n')
+                show(text + '\n')
         sys.exit(0)
     try:
         return flags.FLAGS(argv, known_only=getattr(module, 'PASS_UNKNOWN_FLAGS', False))
@@ -62,7 +66,7 @@ def _guarded(module, argv):
     except TfStyleError as e:
         fail(flag_message(e))
     except KeyboardInterrupt:
-        print(f'{program()}: interrupted', file=sys.stderr)
+        tell('interrupted')
         sys.exit(130)
 
 
@@ -76,9 +80,20 @@ def flag_message(error: TfStyleError) -> str:
     return message
 
 
+def show(text: str, end: str = '\n'):
+    """Text on stdout whatever the flags: help, usage, generated documents."""
+    print(text, end=end, flush=True)
+
+
 def fail(message: str):
     print(f'{program()}: error: {message}', file=sys.stderr, flush=True)
     sys.exit(2)
+
+
+def tell(message: str, flush_line: bool = False):
+    """A line on stderr that is not an error but must be seen (a run stopped, a bad item of a
+    batch), even with --quiet."""
+    print(f'{chr(10) if flush_line else ""}{program()}: {message}', file=sys.stderr, flush=True)
 
 
 def note(message: str):
@@ -87,10 +102,10 @@ def note(message: str):
         print(f'{program()}: note: {message}', file=sys.stderr, flush=True)
 
 
-def say(message: str, **kwargs):
+def say(message: str, end: str = '\n'):
     """A line on stdout, unless --quiet."""
     if not flags.FLAGS.quiet:
-        print(message, flush=True, **kwargs)
+        print(message, end=end, flush=True)
 
 
 def apply_verbosity():

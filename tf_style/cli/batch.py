@@ -85,8 +85,7 @@ def run(FLAGS, contents):
             images.save_image(out, result.image)
         except TfStyleError as e:
             failed.append(content)
-            print(f'{app.program()}: {content}: {app.flag_message(e)}', file=sys.stderr,
-                  flush=True)
+            app.tell(f'{content}: {app.flag_message(e)}')
             continue
         app.say(f'wrote {out} in {app.format_seconds(result.seconds)}, loss '
                 f'{result.losses["total"]:.4g}')

@@ -103,5 +103,5 @@ def markdown_reference(commands) -> str:
 
 
 if __name__ == '__main__':
-    from . import COMMANDS, command_module
-    print(markdown_reference([(name, command_module(name)) for name in COMMANDS]), end='')
+    from . import COMMANDS, app, command_module
+    app.show(markdown_reference([(name, command_module(name)) for name in COMMANDS]), end='')

@@ -147,8 +147,8 @@ def main(FLAGS):
     h, w = result.image.shape[:2]
     if not result.completed:
         where = f'; checkpoint in {FLAGS.checkpoint_dir} (--resume)' if checkpointer else ''
-        print(f'{app.program()}: {result.stop_reason} at iteration {result.iterations}: wrote '
-              f'the latest image to {FLAGS.output}{where}', file=sys.stderr)
+        app.tell(f'{result.stop_reason} at iteration {result.iterations}: wrote the latest '
+                 f'image to {FLAGS.output}{where}')
         sys.exit(128 + stop.signal if stop.signal else 3)
     app.say(f'wrote {FLAGS.output} ({w}x{h}) in {app.format_seconds(result.seconds)}, '
             f'seed {result.seed}, loss {result.losses["total"]:.4g}')
@@ -254,10 +254,10 @@ class Reporter:
         if self.tty:
             filled = round(20 * p.iteration / p.iterations)
             bar = '#' * filled + '.' * (20 - filled)
-            print(f'\r[{bar}] {p.iteration}/{p.iterations}{scale}  {losses}  {rate}\x1b[K',
-                  end='' if p.iteration < p.iterations else '\n', flush=True)
+            app.say(f'\r[{bar}] {p.iteration}/{p.iterations}{scale}  {losses}  {rate}\x1b[K',
+                    end='' if p.iteration < p.iterations else '\n')
         else:
-            print(f'iter {p.iteration}/{p.iterations}{scale}  {losses}  {rate}', flush=True)
+            app.say(f'iter {p.iteration}/{p.iterations}{scale}  {losses}  {rate}')
 
     def done(self):
         if self.writer:
@@ -284,14 +284,13 @@ class StopOnSignal:
             name = signal.Signals(signum).name
             if not self.running or self.signal is not None:
                 if not self.running:
-                    print(f'\n{app.program()}: {name}: stopped before the run', file=sys.stderr,
-                          flush=True)
+                    app.tell(f'{name}: stopped before the run', flush_line=True)
                 # Everything we write goes to a temporary name first: quitting now corrupts
                 # nothing.
                 os._exit(128 + signum)
             self.signal = signum
-            print(f'\n{app.program()}: {name}: saving after this iteration (Ctrl-C again to '
-                  'quit at once)', file=sys.stderr, flush=True)
+            app.tell(f'{name}: saving after this iteration (Ctrl-C again to quit at once)',
+                     flush_line=True)
 
     def __call__(self):
         return self.signal is not None

@@ -72,6 +72,5 @@ def main(FLAGS, beam_args=()):
         with open(os.path.join(FLAGS.output_dir, 'errors.jsonl')) as f:
             for line in f:
                 failure = json.loads(line)
-                print(f'{app.program()}: {failure["input"]}: {failure["error"]}',
-                      file=sys.stderr)
+                app.tell(f'{failure["input"]}: {failure["error"]}')
         sys.exit(1)

@@ -131,8 +131,7 @@ def run(FLAGS, config, info, styles, init_image, work, stop):
     except FrameStopped as e:
         where = (f'; --resume continues from {FLAGS.checkpoint_dir}' if FLAGS.checkpoint_dir
                  else '')
-        print(f'{app.program()}: {e.result.stop_reason} at frame {e.frame + 1} of '
-              f'{info.frames}{where}', file=sys.stderr)
+        app.tell(f'{e.result.stop_reason} at frame {e.frame + 1} of {info.frames}{where}')
         return None
     return count
 
