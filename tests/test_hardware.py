@@ -45,6 +45,32 @@ def test_cpu_flags(tmp_path):
     assert hardware.cpu_flags(str(tmp_path / 'missing')) == frozenset()
 
 
+@pytest.mark.parametrize('flags, faster', [
+    ({'avx2', 'avx512f', 'amx_bf16'}, True),      # Intel Xeon with AMX
+    ({'avx2', 'avx512f', 'avx512_bf16'}, True),   # AMD Zen 4
+    ({'avx2', 'fma'}, False),                     # AVX2 only
+])
+def test_cpu_kernels_are_chosen_before_tensorflow_loads(flags, faster, monkeypatch):
+    monkeypatch.setattr(hardware, 'cpu_flags', lambda: frozenset(flags))
+    monkeypatch.setattr(hardware.platform, 'machine', lambda: 'x86_64')
+    assert hardware.onednn_is_faster(frozenset(flags)) is faster
+    environ = {}
+    monkeypatch.delitem(hardware.sys.modules, 'tensorflow', raising=False)
+    hardware.choose_cpu_kernels(environ)
+    assert environ == ({} if faster else {'TF_ENABLE_ONEDNN_OPTS': '0'})
+    environ = {'TF_ENABLE_ONEDNN_OPTS': '1'}   # the user's choice stays
+    hardware.choose_cpu_kernels(environ)
+    assert environ == {'TF_ENABLE_ONEDNN_OPTS': '1'}
+
+
+def test_cpu_kernels_are_left_alone_once_tensorflow_is_loaded(monkeypatch):
+    import tensorflow  # noqa: F401  (loaded: the choice is made)
+    monkeypatch.setattr(hardware, 'cpu_flags', lambda: frozenset({'avx2'}))
+    environ = {}
+    hardware.choose_cpu_kernels(environ)
+    assert environ == {}
+
+
 def test_expected_capabilities_need_no_tensorflow(monkeypatch):
     monkeypatch.setenv('TF_ENABLE_ONEDNN_OPTS', '0')
     assert not hardware.expected_capabilities().onednn

@@ -1,13 +1,15 @@
 """What the machine offers: CPU flags, oneDNN, GPUs, and the speed decisions made from them.
 
-The decisions (`bfloat16_is_fast`, `matmul_convs_are_faster`) are pure functions of the
-capabilities, so that they can be tested with faked ones; `capabilities()` reads the live ones.
+The decisions (`onednn_is_faster`, `bfloat16_is_fast`, `matmul_convs_are_faster`) are pure
+functions of the capabilities, so that they can be tested with faked ones; `capabilities()` reads
+the live ones.
 """
 
 import dataclasses
 import functools
 import os
 import platform
+import sys
 from typing import FrozenSet, Optional, Tuple
 
 # CPU features with bfloat16 matrix instructions, which oneDNN's bfloat16 kernels use.
@@ -22,6 +24,26 @@ class Capabilities:
     onednn: bool = False
     # Compute capability of the first GPU TensorFlow sees; None: no GPU.
     gpu: Optional[Tuple[int, int]] = None
+
+
+def onednn_is_faster(flags: FrozenSet[str]) -> bool:
+    """Whether TensorFlow's oneDNN CPU kernels run VGG19 faster than its Eigen ones, for a CPU
+    with these feature flags: with AVX-512 (Intel Xeon with AMX, measured), not on CPUs with AVX2
+    alone, where oneDNN took twice Eigen's time per L-BFGS step (AMD EPYC, docs/benchmarks.md)."""
+    return 'avx512f' in flags
+
+
+def choose_cpu_kernels(environ=os.environ):
+    """Turns oneDNN off where Eigen's kernels are faster (onednn_is_faster), by setting
+    TF_ENABLE_ONEDNN_OPTS=0 before TensorFlow is imported: once it is, the choice is made. A
+    value the user set is kept. The commands call this; a program importing the library may."""
+    if ('tensorflow' not in sys.modules and _x86()
+            and not onednn_is_faster(cpu_flags())):
+        environ.setdefault('TF_ENABLE_ONEDNN_OPTS', '0')
+
+
+def _x86() -> bool:
+    return platform.machine().lower() in ('x86_64', 'amd64')
 
 
 def bfloat16_is_fast(caps: Capabilities) -> bool:
@@ -43,8 +65,7 @@ def matmul_convs_are_faster(caps: Capabilities) -> bool:
 def expected_capabilities() -> Capabilities:
     """The capabilities as far as they can be known without importing TensorFlow: oneDNN is on
     by default on x86-64 unless TF_ENABLE_ONEDNN_OPTS=0; GPUs are not looked for."""
-    onednn = (platform.machine().lower() in ('x86_64', 'amd64')
-              and os.environ.get('TF_ENABLE_ONEDNN_OPTS', '1') != '0')
+    onednn = _x86() and os.environ.get('TF_ENABLE_ONEDNN_OPTS', '1') != '0'
     return Capabilities(cpu_flags(), onednn, None)
 
 
