@@ -60,11 +60,12 @@ TUTORIAL_ADAM = dict(optimizer='adam', learning_rate=0.02 * 255, adam_beta_1=0.9
 
 def machine():
     import tensorflow as tf
+    from ..hardware import onednn_enabled
     gpus = tf.config.list_physical_devices('GPU')
     device = ', '.join(tf.config.experimental.get_device_details(g).get('device_name', g.name)
                        for g in gpus) or f'CPU only, {os.cpu_count()} cores'
-    return (f'{cpu_name()}; {device}; TensorFlow {tf.__version__}'
-            f'; Python {platform.python_version()}')
+    return (f'{cpu_name()}; {device}; TensorFlow {tf.__version__} (oneDNN '
+            f'{"on" if onednn_enabled() else "off"}); Python {platform.python_version()}')
 
 
 def table(header, rows):
