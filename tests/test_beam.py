@@ -13,7 +13,7 @@ from apache_beam.options.pipeline_options import PipelineOptions  # noqa: E402
 from apache_beam.testing.util import BeamAssertException, assert_that  # noqa: E402
 
 from tf_style import images  # noqa: E402
-from tf_style.beam import (FeaturesModelHandler, StylizeModelHandler,  # noqa: E402
+from tf_style.beam import (FeaturesModelHandler, StylizeModelHandler, _Stylizer,  # noqa: E402
                            pipeline_counts, stylize_pipeline)
 from tf_style.errors import ConfigError, ImageError  # noqa: E402
 
@@ -96,11 +96,15 @@ def test_stylize_handler_runs_stylize_with_its_options(random_extractor):
     import tf_style
     content, style = _image(1, (32, 40, 3)), _image(5, (32, 32, 3))
     handler = StylizeModelHandler(style, **TINY)
-    [result] = handler.run_inference([content], random_extractor)
+    model = _Stylizer(random_extractor)   # what load_model gives a worker
     expected = tf_style.stylize(content, style, extractor=random_extractor, **TINY).image
-    assert result.example is content
-    assert result.inference.dtype == np.uint8
-    np.testing.assert_array_equal(result.inference, expected)
+    for _ in range(2):   # the second image restarts the first one's compiled step
+        [result] = handler.run_inference([content], model)
+        assert result.example is content
+        assert result.inference.dtype == np.uint8
+        np.testing.assert_array_equal(result.inference, expected)
+    [kept] = model.steps()._kept.values()
+    assert kept._compiled_step.experimental_get_tracing_count() == 1
 
 
 def test_stylize_handler_checks_its_options_at_construction():

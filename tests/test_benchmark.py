@@ -62,3 +62,31 @@ def test_peak_memory_is_each_childs_own(tmp_path):
     assert benchmark.peak_memory_gib([str(small), '--flag']) < 0.1
     with pytest.raises(subprocess.CalledProcessError):
         benchmark.peak_memory_gib([str(tmp_path / 'missing.py')])
+
+
+def test_last_rate_reads_the_last_progress_line():
+    out = ('iter 1/2  24x32  total 1.5e+05  0.25 it/s  ETA 4s\n'
+           'iter 2/2  24x32  total 1.2e+05  0.50 it/s  ETA 0s\n'
+           'wrote o.png (32x24) in 6s, seed 0, loss 1.2e+05\n')
+    assert benchmark.last_rate(out) == 0.5
+    with pytest.raises(ValueError):
+        benchmark.last_rate('wrote o.png\n')
+
+
+@pytest.mark.slow
+def test_the_tiles_section_measures_each_size_and_the_overhead(monkeypatch, capsys):
+    from absl import flags
+    from tf_style.cli import app
+    from tf_style.cli import benchmark as command
+    fv = flags.FlagValues()
+    command.define_flags(fv)
+    fv(['benchmark', '--tile_image_sizes=48,64'])
+    monkeypatch.setattr(command, 'FLAGS', fv)
+    monkeypatch.setattr(app, 'say', lambda message, **kwargs: print(message, **kwargs))
+    command.tiles('random')
+    lines = capsys.readouterr().out.splitlines()
+    rows = [line.split() for line in lines if line.split()[:1] in (['48'], ['64'])]
+    # Both fit untiled; the larger one is also run tiled, for the overhead.
+    assert [row[:3] for row in rows] == [['48', 'auto', 'untiled'], ['64', 'auto', 'untiled'],
+                                         ['64', '1024', '1024']], lines
+    assert rows[-1][-1].endswith('x') and float(rows[-1][3]) > 0

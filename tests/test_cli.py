@@ -113,6 +113,21 @@ def test_every_config_option_is_a_stylize_flag():
     assert fv['style_scale'].default == [1.0] and fv['seed'].default is None
 
 
+def test_tile_size_takes_auto_or_pixels():
+    from absl import flags
+    from tf_style.cli import stylize
+    from tf_style.cli.options import config_from_flags
+    fv = flags.FlagValues()
+    stylize.define_flags(fv)
+    for argv, tile in ([], None), (['--tile_size=auto'], None), (['--tile_size=512'], 512), \
+            (['--tile_size=0'], 0):
+        fv.unparse_flags()
+        fv(['stylize', '--content=c.jpg', '--style=s.jpg', *argv])
+        assert config_from_flags(fv).tile_size == tile
+    with pytest.raises(flags.IllegalFlagValueError, match="integer or 'auto'"):
+        fv(['stylize', '--content=c.jpg', '--style=s.jpg', '--tile_size=big'])
+
+
 @pytest.mark.slow
 def test_an_installed_wheel_is_a_command(tmp_path):
     """pip install of a wheel built from the checkout (not editable) into a fresh venv, then

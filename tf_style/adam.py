@@ -20,11 +20,23 @@ class Adam:
         self._adam = keras.optimizers.Adam(learning_rate=learning_rate, beta_1=beta_1,
                                            beta_2=beta_2, epsilon=epsilon)
         self._adam.build([variable])
+        self._learning_rate = learning_rate
         self.faults = tf.Variable(0, trainable=False)
 
     @property
     def variables(self):
         return [v.value for v in self._adam.variables] + [self.faults]
+
+    def restart(self):
+        """Forgets the moments and step count, for a new start point (assigned by the caller)."""
+        for v in self._adam.variables:
+            v.assign(tf.zeros_like(v))
+        self._adam.learning_rate.assign(self._learning_rate)
+        self.faults.assign(0)
+
+    def held(self):
+        """None: the losses Adam sees are of the image before its last update."""
+        return None
 
     def prime(self, value_and_gradient):
         """Nothing to evaluate ahead of the compiled step."""

@@ -18,6 +18,7 @@ only, when a model is loaded.
 import glob
 import json
 import os
+import threading
 from typing import Any, Dict, Iterable, Optional, Sequence
 
 import apache_beam as beam
@@ -56,9 +57,10 @@ class StylizeModelHandler(ModelHandler[np.ndarray, PredictionResult, Any]):
         check_inputs(self._config, self._styles)
 
     def load_model(self):
-        """The network, built once per worker process (Beam shares it between its threads)."""
+        """The network, built once per worker process (Beam shares it between its threads),
+        and each thread's compiled steps, which the images of one size share."""
         from .network import build_extractor
-        return build_extractor(self._config.weights, self._config.pooling)
+        return _Stylizer(build_extractor(self._config.weights, self._config.pooling))
 
     def run_inference(self, batch: Sequence[np.ndarray], model,
                       inference_args: Optional[Dict[str, Any]] = None):
@@ -68,9 +70,10 @@ class StylizeModelHandler(ModelHandler[np.ndarray, PredictionResult, Any]):
         # targets. That is one forward pass against the optimisation's hundreds.
         # normalize_weights normalizes the network on each image's own inputs: stylize builds
         # that network itself.
-        extractor = None if config.normalize_weights else model
+        extractor = None if config.normalize_weights else model.extractor
         return [PredictionResult(content, stylize(content, self._styles, config=config,
-                                                  extractor=extractor).image)
+                                                  extractor=extractor,
+                                                  steps=model.steps()).image)
                 for content in batch]
 
     def validate_inference_args(self, inference_args: Optional[Dict[str, Any]]):
@@ -90,6 +93,21 @@ class StylizeModelHandler(ModelHandler[np.ndarray, PredictionResult, Any]):
 
     def get_metrics_namespace(self) -> str:
         return 'tf_style_stylize'
+
+
+class _Stylizer:
+    """What StylizeModelHandler.load_model gives its workers: the network, and compiled steps
+    per thread (one Optimization must not run in two threads at once)."""
+
+    def __init__(self, extractor):
+        self.extractor = extractor
+        self._local = threading.local()
+
+    def steps(self):
+        from .optimize import CompiledSteps
+        if not hasattr(self._local, 'steps'):
+            self._local.steps = CompiledSteps()
+        return self._local.steps
 
 
 class FeaturesModelHandler(ModelHandler[np.ndarray, PredictionResult, Any]):

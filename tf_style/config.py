@@ -94,9 +94,9 @@ class StyleTransferConfig:
         None, 'Images larger than memory: VGG19 runs on tiles of this side in pixels (rounded '
         'down to the pooling grid, 16 for the paper\'s layers), each with a halo wide enough '
         'that the loss and gradient are the untiled ones (docs/tiling.md); the image and the '
-        "optimizer's state stay in host memory. 0: never tile; default: tile only when the "
-        'untiled run would not fit the memory available, with the largest tile that fits.',
-        kind='int')
+        "optimizer's state stay in host memory. 0: never tile; auto (the default): tile only "
+        'when the untiled run would not fit the memory available, with the largest tile that '
+        'fits.', kind='int_or_auto')
 
     def __post_init__(self):
         self.content_layers = _layer_tuple(self.content_layers, 'content_layers')

@@ -96,6 +96,18 @@ class LBFGS:
         self.evaluated.assign(False)
         self._primed = False
 
+    def restart(self):
+        """Forgets everything learnt, for a new start point (the variable, assigned by the
+        caller): the next step starts with steepest descent, as a new LBFGS would."""
+        self.pairs.assign(0)
+        self.iterations.assign(0)
+        self.evaluations.assign(0)
+        self.steepest_step.assign(FIRST_STEP)
+        self.converged.assign(False)
+        self.stalled_pairs.assign(-1)
+        self.evaluated.assign(False)
+        self._primed = False
+
     def _evaluator(self, value_and_gradient):
         shape = tf.shape(self.variable)
 
@@ -114,6 +126,10 @@ class LBFGS:
 
     def _kept(self):
         return {k: self.losses[i] for i, k in enumerate(self.terms)}
+
+    def held(self):
+        """The losses at the variable's value, when evaluated there (else None)."""
+        return self._kept() if bool(self.evaluated) else None
 
     def prime(self, value_and_gradient):
         """Evaluates the start point now (call it eagerly, before the compiled step), so that the

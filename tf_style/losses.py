@@ -4,6 +4,7 @@ Notation as in Gatys et al. (2016), section 2: a layer with N_l filters whose fe
 M_l = height x width positions holds F^l in R^{N_l x M_l}; its Gram matrix is G^l = F^l F^l^T.
 """
 
+import copy
 from typing import Dict, Mapping, Optional, Sequence
 
 import tensorflow as tf
@@ -126,6 +127,30 @@ class StyleObjective:
     @property
     def layers(self):
         return tuple(dict.fromkeys(list(self.content_targets) + list(self.style_layer_weights)))
+
+    def tensors(self):
+        """The targets (and masks) as one nested structure: what differs between two runs of
+        the same settings. A compiled step that takes them as arguments serves both runs."""
+        return {'content': dict(self.content_targets), 'regions': self.regions,
+                'temporal': ((self.temporal_target, self.temporal_mask) if self.temporal_weight
+                             else ())}
+
+    def with_tensors(self, tensors) -> 'StyleObjective':
+        """This objective (its weights and terms) with the targets `tensors` (as `tensors()`
+        gives them, or the arguments of a compiled step they were passed to)."""
+        view = copy.copy(self)
+        view.content_targets = tensors['content']
+        view.regions = [[tuple(layer) for layer in region] for region in tensors['regions']]
+        if self.temporal_weight:
+            view.temporal_target, view.temporal_mask = tensors['temporal']
+        return view
+
+    def settings(self) -> tuple:
+        """What a compiled step bakes in: the weights (two objectives with the same settings
+        and target shapes can share one step)."""
+        return (self.content_weight, self.style_weight, self.tv_weight, self.temporal_weight,
+                tuple(self.content_layer_weights.items()),
+                tuple(self.style_layer_weights.items()))
 
     def __call__(self, features: Mapping[str, tf.Tensor], image=None) -> Dict[str, tf.Tensor]:
         zero = tf.constant(0.0, tf.float32)

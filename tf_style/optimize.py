@@ -4,6 +4,7 @@ The paper optimises the image, not the network: the weights are constants here, 
 optimizer (L-BFGS as in the paper, or Adam) sees one variable.
 """
 
+import collections
 import contextlib
 
 import numpy as np
@@ -44,18 +45,18 @@ class Optimization:
             self.best_loss = tf.Variable(np.inf, dtype=tf.float32, trainable=False)
             self.best_image = tf.Variable(start[None], trainable=False) if track_best else None
             self.optimizer = make_optimizer(config, self.image)
-        self._evaluate(objective, extractor)
+        self._use(objective, extractor)
+        self._compile()
         # What a checkpoint holds: everything the next iteration depends on.
         self.state = dict(image=self.image, best_loss=self.best_loss, optimizer={
             f'v{i}': v for i, v in enumerate(self.optimizer.variables)})
         if track_best:
             self.state['best_image'] = self.best_image
 
-    def _evaluate(self, objective, extractor):
-        """Sets what the step evaluates, and compiles the step."""
-        self.extractor = extractor
+    def _use(self, objective, extractor):
+        """Sets what the step evaluates."""
+        self.objective, self.extractor = objective, extractor
         self.value_and_gradient = evaluator(objective, extractor, self._layers, self.tile_size)
-        self._compile()
 
     def _compile(self):
         # Without autograph: the step's control flow is written as tf.cond and tf.while_loop,
@@ -65,13 +66,29 @@ class Optimization:
     def step(self):
         """One update; returns the latest losses (L-BFGS: after it, Adam: before it)."""
         self.optimizer.prime(self.value_and_gradient)  # eagerly, once: see lbfgs.py
-        return self._compiled_step()
+        # The targets are arguments, not constants of the graph: `restart` reuses the graph.
+        return self._compiled_step(() if self.tile_size else self.objective.tensors())
 
-    def _step(self):
+    def _step(self, targets):
         """The compiled body of `step`, the TensorFlow tutorial's train_step in two lines."""
-        losses, point = self.optimizer.step(self.value_and_gradient)
+        losses, point = self.optimizer.step(self._evaluator(targets))
         self._remember_best(losses['total'], point)
         return losses
+
+    def _evaluator(self, targets):
+        if self.tile_size:  # evaluated on the host, outside the graph (tiling.py)
+            return self.value_and_gradient
+        return evaluator(self.objective.with_tensors(targets), self.extractor, self._layers)
+
+    def restart(self, objective, start: np.ndarray):
+        """Starts again from `start` with `objective` (the same settings and target shapes: see
+        CompiledSteps), keeping the compiled step."""
+        self._use(objective, self.extractor)
+        self.image.assign(start[None])
+        self.best_loss.assign(np.inf)
+        if self.best_image is not None:
+            self.best_image.assign(start[None])
+        self.optimizer.restart()
 
     def _remember_best(self, loss, image):
         if self.best_image is None:
@@ -89,10 +106,19 @@ class Optimization:
         """Goes on from the current image with another objective and network, keeping the
         optimizer's state. In place: a second L-BFGS state would hold 2 x history more copies
         of the image while both exist."""
-        self._evaluate(objective, extractor)
+        self._use(objective, extractor)
+        self._compile()  # another network: another graph
         # Losses of another objective do not compare with this one's.
         self.best_loss.assign(np.inf)
         self.optimizer.forget_stall()
+
+    def held_losses(self, image: np.ndarray):
+        """The losses the optimizer already holds for `image` (as floats), when it is the
+        current point and was evaluated there; else None."""
+        held = self.optimizer.held()
+        if held is None or not np.array_equal(image, self.current_image()):
+            return None
+        return {name: float(value) for name, value in held.items()}
 
     def current_image(self) -> np.ndarray:
         return self.image.numpy()[0]
@@ -112,3 +138,35 @@ class Optimization:
         if self.optimizer.failed():
             raise NumericalFault(f'the loss or its gradient was NaN or Inf {MAX_FAULTS} times '
                                  'in a row, even with smaller steps')
+
+
+class CompiledSteps:
+    """Optimizations kept from one run to the next, so that a run whose step matches one seen
+    before (the same network, settings and image size: a batch of photos, a video's frames)
+    restarts it instead of tracing and compiling a new step, which costs seconds.
+
+    Holds the `capacity` most recently used: each keeps its image and optimizer state (L-BFGS:
+    2 x history copies of the image) in memory.
+    """
+
+    def __init__(self, capacity: int = 4):
+        self.capacity = capacity
+        self._kept = collections.OrderedDict()
+
+    def optimization(self, objective, extractor, start: np.ndarray, config: StyleTransferConfig,
+                     track_best: bool = False, tile_size: int = 0) -> Optimization:
+        if tile_size:  # the tiled evaluation has no compiled targets to swap
+            return Optimization(objective, extractor, start, config, track_best, tile_size)
+        key = (start.shape, id(extractor), track_best, objective.settings(), config.layers,
+               config.optimizer, config.lbfgs_history, config.step_size, config.adam_beta_1,
+               config.adam_beta_2, config.adam_epsilon)
+        kept = self._kept.pop(key, None)
+        # One that switched networks since (precision.py) compiled another step: not this one.
+        if kept is not None and kept.extractor is extractor:
+            kept.restart(objective, start)
+        else:
+            kept = Optimization(objective, extractor, start, config, track_best)
+        self._kept[key] = kept
+        while len(self._kept) > self.capacity:
+            self._kept.popitem(last=False)
+        return kept

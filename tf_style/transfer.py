@@ -20,7 +20,7 @@ from .config import StyleTransferConfig, check_inputs
 from .errors import ConfigError
 from .inputs import Inputs, as_image, as_images, calibration_set, initial_image, scaled_inputs
 from .objective import build_objective, evaluate, floats
-from .optimize import NumericalFault, Optimization
+from .optimize import CompiledSteps, NumericalFault, Optimization
 from .precision import Precision
 
 
@@ -58,7 +58,8 @@ def stylize(content, style, *, config: Optional[StyleTransferConfig] = None, ext
             content_masks: Optional[Sequence[np.ndarray]] = None,
             style_masks: Optional[Sequence[np.ndarray]] = None,
             init_image=None, calibration_images=None, temporal_target=None,
-            temporal_mask: Optional[np.ndarray] = None, **options) -> StylizeResult:
+            temporal_mask: Optional[np.ndarray] = None, steps: Optional[CompiledSteps] = None,
+            **options) -> StylizeResult:
     """Renders `content` (H x W x 3, 0..255: a numpy array, tf.Tensor or PIL image) in the style
     of `style` (one such image, a list of them, or a batch [N, H, W, 3]).
 
@@ -76,11 +77,13 @@ def stylize(content, style, *, config: Optional[StyleTransferConfig] = None, ext
     after every iteration; when it says yes the run saves a checkpoint and returns early with
     `completed=False`. `checkpointer` (a `tf_style.checkpoint.Checkpointer`) saves the run every
     `checkpointer.every` iterations and, with `resume`, continues a saved run of the same inputs
-    and settings.
+    and settings. `steps` (a `CompiledSteps`, shared by the runs of a batch or a video) keeps
+    the compiled steps, which a later run of the same settings and size reuses.
     """
     run = _prepare(content, style, config, options, extractor, checkpointer, content_masks,
                    style_masks, init_image, calibration_images, temporal_target, temporal_mask)
     run.callback, run.report_every, run.should_stop = callback, report_every, should_stop
+    run.steps = steps
     run.clock = _Clock(run.done)
     image = None
     for scale in range(run.first_scale, len(run.schedule)):
@@ -109,6 +112,7 @@ class _Run:
     scale: int = 0
     tile_size: int = 0           # at the current scale; 0: untiled
     optimization: Optional[Optimization] = None
+    steps: Optional[CompiledSteps] = None
     objective: object = None
     clock: Optional['_Clock'] = None
 
@@ -190,9 +194,10 @@ def _optimise_scale(run: _Run, scale: int, previous: Optional[np.ndarray]) -> np
                            run.init_image, config.init_noise_blend) if previous is None
              else images.resize_to(previous, inputs.content.shape[:2]))
     final_scale = scale == len(run.schedule) - 1
-    run.optimization = opt = Optimization(run.objective, run.precision.network, start, config,
-                                          track_best=config.keep_best and final_scale,
-                                          tile_size=run.tile_size)
+    new = run.steps.optimization if run.steps is not None else Optimization
+    run.optimization = opt = new(run.objective, run.precision.network, start, config,
+                                 track_best=config.keep_best and final_scale,
+                                 tile_size=run.tile_size)
     if resuming:
         run.checkpointer.restore(opt.state)
     end = sum(n for _, n in run.schedule[:scale + 1])
@@ -277,9 +282,11 @@ def _finish(run: _Run, image) -> StylizeResult:
     seconds = run.clock.elapsed()
     # Reported in float32 whatever the precision of the run, so that runs compare. (`scale` is
     # the last one run: the final one, unless the run stopped early.)
-    final = evaluate(run.precision.exact, run.scaled[run.scale], image, run.config,
-                     objective=run.objective if run.precision.is_exact else None,
-                     tile_size=run.tile_size)
+    # L-BFGS holds them when the image is its last point and it ran in float32; else one
+    # more evaluation.
+    final = (run.precision.is_exact and run.optimization.held_losses(image)) or evaluate(
+        run.precision.exact, run.scaled[run.scale], image, run.config,
+        objective=run.objective if run.precision.is_exact else None, tile_size=run.tile_size)
     logging.info('stylize: %d of %d iterations in %.1f s, loss %.4g%s', run.done, run.total,
                  seconds, final['total'], f' ({run.stop_reason})' if run.stop_reason else '')
     return StylizeResult(image=images.to_uint8(run.output(image)), losses=final, seed=run.seed,

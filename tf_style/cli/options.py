@@ -35,6 +35,21 @@ class _NumberListParser(flags.ListParser):
         return f'comma separated list of {self._what}'
 
 
+class _IntOrAutoParser(flags.ArgumentParser):
+    """An integer, or 'auto' (None: the library decides)."""
+
+    def parse(self, argument):
+        if argument is None or str(argument).strip().lower() == 'auto':
+            return None
+        try:
+            return int(argument)
+        except ValueError:
+            raise ValueError(f"expected an integer or 'auto', got {argument!r}") from None
+
+    def flag_type(self):
+        return "integer or 'auto'"
+
+
 def define_config_flags(fv: flags.FlagValues, names: Iterable[str] = None, help_notes=None,
                         defaults=None):
     """Defines a flag for each config field in `names` (default: all), with the field's
@@ -53,6 +68,10 @@ def _define(fv, name, default, help, meta):
         flags.DEFINE_boolean(name, default, help, flag_values=fv)
     elif kind == 'int':
         flags.DEFINE_integer(name, default, help, flag_values=fv)
+    elif kind == 'int_or_auto':
+        flags.DEFINE(_IntOrAutoParser(), name, default, help, flag_values=fv)
+        if default is None:
+            fv[name].default_as_str = "'auto'"  # as --help and docs/flags.md show it
     elif kind == 'float':
         flags.DEFINE_float(name, default, help, flag_values=fv)
     elif kind == 'layers':

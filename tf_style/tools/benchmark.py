@@ -4,6 +4,7 @@ Everything returns numbers; bin/benchmark prints them. No timing here is asserte
 """
 
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -155,9 +156,23 @@ finally:
 def peak_memory_gib(argv) -> float:
     """Peak resident memory (GiB) of a child Python process running `argv` (a script and its
     arguments, or '-m', a module and its arguments; Linux)."""
+    return peak_memory_run(argv)[0]
+
+
+def peak_memory_run(argv):
+    """(peak resident GiB, stdout) of a child Python process running `argv`, as
+    peak_memory_gib."""
     with tempfile.TemporaryDirectory() as tmp:
         report = os.path.join(tmp, 'peak')
-        subprocess.run([sys.executable, '-c', _PEAK_OF, report, *argv], check=True,
-                       stdout=subprocess.DEVNULL)
+        done = subprocess.run([sys.executable, '-c', _PEAK_OF, report, *argv], check=True,
+                              stdout=subprocess.PIPE, text=True)
         with open(report) as f:
-            return int(f.read()) / 2 ** 20
+            return int(f.read()) / 2 ** 20, done.stdout
+
+
+def last_rate(stdout: str) -> float:
+    """Iterations per second on stylize's last progress line (`... 0.52 it/s ...`)."""
+    rates = re.findall(r'([0-9.]+) it/s', stdout)
+    if not rates:
+        raise ValueError(f'no progress line in stylize\'s output: {stdout[-300:]!r}')
+    return float(rates[-1])

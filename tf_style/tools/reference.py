@@ -101,16 +101,21 @@ def speedup(reference_points, our_loss: float, our_seconds: float) -> Optional[f
     return None if reached is None else reached / our_seconds
 
 
+def tf_style_env(env=None) -> dict:
+    """`env` (default: this process's) for a child process that imports this tf_style."""
+    package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = dict(os.environ if env is None else env)
+    env['PYTHONPATH'] = os.pathsep.join(filter(None, [package_root, env.get('PYTHONPATH')]))
+    return env
+
+
 def our_run(argv, env=None) -> Tuple[float, float]:
     """(wall seconds, final loss) of `python -m tf_style stylize` with `argv`, as a user runs it:
     the clock is around the whole child process, start-up included. It runs this process's
     tf_style."""
-    package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    env = dict(os.environ if env is None else env)
-    env['PYTHONPATH'] = os.pathsep.join(filter(None, [package_root, env.get('PYTHONPATH')]))
     start = time.perf_counter()
     done = subprocess.run([sys.executable, '-m', 'tf_style', 'stylize', *argv],
-                          capture_output=True, text=True, env=env)
+                          capture_output=True, text=True, env=tf_style_env(env))
     seconds = time.perf_counter() - start
     if done.returncode != 0:
         raise RuntimeError(f'tf_style stylize {" ".join(argv)} failed ({done.returncode}): '

@@ -123,6 +123,7 @@ def stylize_video_results(
     Raises FrameStopped when a frame's run stops early.
     """
     from ..network import build_extractor
+    from ..optimize import CompiledSteps
     from .. import stylize
 
     _check_options(temporal_weight, long_term, passes, first_frame_iterations, iterations, flow,
@@ -137,6 +138,7 @@ def stylize_video_results(
     offsets = _offsets(long_term)
     history = collections.deque(maxlen=max(offsets))  # (frame, result), newest first
     previous_frame = None
+    steps = CompiledSteps()  # the frames share their compiled steps
     for index, frame in enumerate(frames):
         frame = images.resize_long_side(frame, config.image_size)
         if previous_frame is not None and frame.shape != previous_frame.shape:
@@ -151,7 +153,7 @@ def stylize_video_results(
             previous_frame = frame
             history.appendleft((frame, np.asarray(finished[index])))
             continue
-        options = dict(stylize_options, extractor=extractor,
+        options = dict(stylize_options, extractor=extractor, steps=steps,
                        callback=timing.reporter(index, callback, clip_start) if callback else None)
         if checkpointer_for is not None:
             options['checkpointer'] = checkpointer_for(index)
