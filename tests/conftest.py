@@ -11,10 +11,6 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXAMPLES = os.path.join(ROOT, 'examples')
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
-# The CPU kernels the commands would choose, so that tests in this process and in the commands
-# they start run alike.
-from tf_style.hardware import choose_cpu_kernels  # noqa: E402  (before TensorFlow loads)
-choose_cpu_kernels()
 
 
 def example(name: str, long_side: int = None) -> np.ndarray:

@@ -29,17 +29,14 @@ COMMANDS = {
 }
 
 
-def _recorded():
-    with open(os.path.join(GOLDEN, 'machine.json')) as f:
-        return json.load(f)['machine']
-
-
 def _same_machine():
     import tensorflow as tf
     from tf_style import hardware
-    flags = hardware.cpu_flags() & {'avx2', 'avx512f', 'avx512_bf16', 'amx_bf16', 'avx512_vnni'}
-    recorded = _recorded()
-    return (recorded['tensorflow'], recorded['cpu_flags']) == (tf.__version__, sorted(flags))
+    with open(os.path.join(GOLDEN, 'machine.json')) as f:
+        recorded = json.load(f)['machine']
+    caps = hardware.expected_capabilities()
+    return recorded == {'tensorflow': tf.__version__, 'onednn': caps.onednn, 'cpu_flags': sorted(
+        caps.cpu_flags & {'avx2', 'avx512f', 'avx512_bf16', 'amx_bf16', 'avx512_vnni'})}
 
 
 def _pixels(path):
@@ -53,10 +50,8 @@ def test_golden_pixels(name, tmp_path):
             f'--style={os.path.join(EXAMPLES, a[len("--style="):] + ".jpg")}'
             for a in COMMANDS[name]]
     out = tmp_path / f'{name}.png'
-    # The kernels the recording ran with (the commands choose per CPU otherwise).
-    onednn = {'TF_ENABLE_ONEDNN_OPTS': '1' if _recorded()['onednn'] else '0'}
     r = run_bin('stylize', f'--content={os.path.join(EXAMPLES, "tubingen.jpg")}',
-                f'--output={out}', *COMMON, *args, env=onednn)
+                f'--output={out}', *COMMON, *args)
     assert r.returncode == 0, r.stderr
     ours, golden = _pixels(out), _pixels(os.path.join(GOLDEN, f'{name}.png'))
     assert ours.shape == golden.shape

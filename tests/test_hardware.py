@@ -45,30 +45,25 @@ def test_cpu_flags(tmp_path):
     assert hardware.cpu_flags(str(tmp_path / 'missing')) == frozenset()
 
 
-@pytest.mark.parametrize('flags, faster', [
-    ({'avx2', 'avx512f', 'amx_bf16'}, True),      # Intel Xeon with AMX
-    ({'avx2', 'avx512f', 'avx512_bf16'}, True),   # AMD Zen 4
-    ({'avx2', 'fma'}, False),                     # AVX2 only
+@pytest.mark.parametrize('flags, setting, onednn', [
+    ({'avx2', 'avx512f', 'amx_bf16', 'amx_tile'}, None, True),   # Intel Xeon with AMX
+    ({'avx2', 'avx512f', 'avx512_bf16', 'avx512_vnni'}, None, True),   # AMD Zen 4
+    ({'avx2', 'avx512f'}, None, False),                           # Skylake-X: no VNNI
+    ({'avx2', 'fma'}, None, False),                               # AVX2 only (AMD EPYC here)
+    ({'avx2', 'fma'}, '1', True),                                 # the user's choice wins
+    ({'avx2', 'amx_bf16'}, 'false', False),
 ])
-def test_cpu_kernels_are_chosen_before_tensorflow_loads(flags, faster, monkeypatch):
+def test_expected_onednn_is_tensorflows_default_policy(flags, setting, onednn, monkeypatch):
     monkeypatch.setattr(hardware, 'cpu_flags', lambda: frozenset(flags))
     monkeypatch.setattr(hardware.platform, 'machine', lambda: 'x86_64')
-    assert hardware.onednn_is_faster(frozenset(flags)) is faster
-    environ = {}
-    monkeypatch.delitem(hardware.sys.modules, 'tensorflow', raising=False)
-    hardware.choose_cpu_kernels(environ)
-    assert environ == ({} if faster else {'TF_ENABLE_ONEDNN_OPTS': '0'})
-    environ = {'TF_ENABLE_ONEDNN_OPTS': '1'}   # the user's choice stays
-    hardware.choose_cpu_kernels(environ)
-    assert environ == {'TF_ENABLE_ONEDNN_OPTS': '1'}
+    monkeypatch.setattr(hardware.sys, 'platform', 'linux')
+    environ = {} if setting is None else {'TF_ENABLE_ONEDNN_OPTS': setting}
+    assert hardware.expected_capabilities(environ).onednn is onednn
 
 
-def test_cpu_kernels_are_left_alone_once_tensorflow_is_loaded(monkeypatch):
-    import tensorflow  # noqa: F401  (loaded: the choice is made)
-    monkeypatch.setattr(hardware, 'cpu_flags', lambda: frozenset({'avx2'}))
-    environ = {}
-    hardware.choose_cpu_kernels(environ)
-    assert environ == {}
+def test_expected_onednn_matches_tensorflow_here():
+    from tensorflow.python.util import _pywrap_util_port
+    assert hardware.expected_capabilities().onednn == bool(_pywrap_util_port.IsMklEnabled())
 
 
 def test_expected_capabilities_need_no_tensorflow(monkeypatch):

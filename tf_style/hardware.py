@@ -1,8 +1,7 @@
 """What the machine offers: CPU flags, oneDNN, GPUs, and the speed decisions made from them.
 
-The decisions (`onednn_is_faster`, `bfloat16_is_fast`, `matmul_convs_are_faster`) are pure
-functions of the capabilities, so that they can be tested with faked ones; `capabilities()` reads
-the live ones.
+The decisions (`bfloat16_is_fast`, `matmul_convs_are_faster`) are pure functions of the
+capabilities, so that they can be tested with faked ones; `capabilities()` reads the live ones.
 """
 
 import dataclasses
@@ -14,6 +13,10 @@ from typing import FrozenSet, Optional, Tuple
 
 # CPU features with bfloat16 matrix instructions, which oneDNN's bfloat16 kernels use.
 BF16_CPU_FLAGS = frozenset({'amx_bf16', 'avx512_bf16'})
+# TensorFlow (2.9 and later, Linux x86-64) runs its CPU kernels through oneDNN by default only on
+# CPUs with one of these; elsewhere its Eigen kernels, unless TF_ENABLE_ONEDNN_OPTS says otherwise.
+ONEDNN_DEFAULT_CPU_FLAGS = frozenset({'avx512_vnni', 'avx512_bf16', 'avx_vnni', 'amx_tile',
+                                      'amx_int8', 'amx_bf16'})
 # bfloat16 tensor cores: NVIDIA Ampere (compute capability 8.0) and later.
 BF16_GPU_CAPABILITY = (8, 0)
 
@@ -24,26 +27,6 @@ class Capabilities:
     onednn: bool = False
     # Compute capability of the first GPU TensorFlow sees; None: no GPU.
     gpu: Optional[Tuple[int, int]] = None
-
-
-def onednn_is_faster(flags: FrozenSet[str]) -> bool:
-    """Whether TensorFlow's oneDNN CPU kernels run VGG19 faster than its Eigen ones, for a CPU
-    with these feature flags: with AVX-512 (Intel Xeon with AMX, measured), not on CPUs with AVX2
-    alone, where oneDNN took twice Eigen's time per L-BFGS step (AMD EPYC, docs/benchmarks.md)."""
-    return 'avx512f' in flags
-
-
-def choose_cpu_kernels(environ=os.environ):
-    """Turns oneDNN off where Eigen's kernels are faster (onednn_is_faster), by setting
-    TF_ENABLE_ONEDNN_OPTS=0 before TensorFlow is imported: once it is, the choice is made. A
-    value the user set is kept. The commands call this; a program importing the library may."""
-    if ('tensorflow' not in sys.modules and _x86()
-            and not onednn_is_faster(cpu_flags())):
-        environ.setdefault('TF_ENABLE_ONEDNN_OPTS', '0')
-
-
-def _x86() -> bool:
-    return platform.machine().lower() in ('x86_64', 'amd64')
 
 
 def bfloat16_is_fast(caps: Capabilities) -> bool:
@@ -62,11 +45,18 @@ def matmul_convs_are_faster(caps: Capabilities) -> bool:
     return caps.gpu is None and caps.onednn
 
 
-def expected_capabilities() -> Capabilities:
-    """The capabilities as far as they can be known without importing TensorFlow: oneDNN is on
-    by default on x86-64 unless TF_ENABLE_ONEDNN_OPTS=0; GPUs are not looked for."""
-    onednn = _x86() and os.environ.get('TF_ENABLE_ONEDNN_OPTS', '1') != '0'
-    return Capabilities(cpu_flags(), onednn, None)
+def expected_capabilities(environ=os.environ) -> Capabilities:
+    """The capabilities as far as they can be known without importing TensorFlow: oneDNN as
+    TensorFlow decides it (TF_ENABLE_ONEDNN_OPTS when set, else by the CPU's flags: see
+    ONEDNN_DEFAULT_CPU_FLAGS); GPUs are not looked for."""
+    flags = cpu_flags()
+    x86 = platform.machine().lower() in ('x86_64', 'amd64')
+    setting = environ.get('TF_ENABLE_ONEDNN_OPTS', '').strip().lower()
+    if setting in ('1', 'true', '0', 'false'):
+        onednn = x86 and setting in ('1', 'true')
+    else:
+        onednn = x86 and sys.platform.startswith('linux') and bool(ONEDNN_DEFAULT_CPU_FLAGS & flags)
+    return Capabilities(flags, onednn, None)
 
 
 @functools.lru_cache(maxsize=None)

@@ -14,11 +14,9 @@ import tempfile
 from absl import app, flags, logging
 
 from ..errors import TfStyleError
-from ..hardware import choose_cpu_kernels
 
 # TensorFlow's C++ logging below errors (CUDA probing, oneDNN notices) is not for our users.
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
-choose_cpu_kernels()
 
 _PROGRAM = {'name': os.path.basename(sys.argv[0])}
 
