@@ -12,17 +12,17 @@ from tf_style.transfer import stylize
 @pytest.fixture(scope='module')
 def contents():
     a = example('tubingen', 40)
-    return a, a[:, ::-1].copy(), example('shipwreck', 40)[:a.shape[0], :a.shape[1]].copy()
+    return a, a[:, ::-1].copy(), a[::-1].copy()   # one size, three images
 
 
 @pytest.mark.parametrize('options', [
     dict(),
     dict(optimizer='adam', keep_best=True),
-    dict(scales=2, image_size=48, init='content_in_style_colors'),
+    dict(scales=2, image_size=64, init='content_in_style_colors'),
 ], ids=['lbfgs', 'adam-keep-best', 'two-scales'])
 def test_a_reused_step_ends_where_a_fresh_one_does(random_extractor, contents, options):
-    settings = dict(extractor=random_extractor, iterations=4, seed=3, image_size=40,
-                    precision='float32', **options)
+    settings = dict(dict(extractor=random_extractor, iterations=4, seed=3, image_size=40,
+                         precision='float32'), **options)
     style = example('starry_night', 40)
     steps = CompiledSteps()
     for content in contents:
@@ -48,3 +48,16 @@ def test_other_settings_or_sizes_get_their_own_step(random_extractor, contents):
     assert len(steps._kept) == 2
     sizes = sorted(key[0] for key in steps._kept)
     assert sizes == [(24, 32, 3), (30, 40, 3)]
+
+
+def test_a_batch_computes_each_style_images_grams_once(random_extractor, contents, monkeypatch):
+    from tf_style import objective
+    computed = []
+    real = objective._grams
+    monkeypatch.setattr(objective, '_grams', lambda *a, **k: computed.append(1) or real(*a, **k))
+    steps = CompiledSteps()
+    style = example('starry_night', 40)
+    for content in contents:
+        stylize(content, style, extractor=random_extractor, iterations=1, image_size=40,
+                precision='float32', steps=steps)
+    assert len(computed) == 1 and len(steps.grams) == 1

@@ -138,3 +138,23 @@ def test_tile_size_is_validated():
     StyleTransferConfig(tile_size=16)
     # Shallow layers have a finer grid.
     StyleTransferConfig(tile_size=4, content_layers=('conv1_2',), style_layers=('conv2_1',))
+
+
+def test_running_out_of_memory_all_the_same_is_one_error_naming_a_size(random_extractor,
+                                                                       monkeypatch):
+    import tensorflow as tf
+    from conftest import example
+    from tf_style import stylize
+    from tf_style.errors import TfStyleError
+    from tf_style.optimize import Optimization
+
+    def exhausted(self):
+        raise tf.errors.ResourceExhaustedError(None, None, 'OOM when allocating tensor')
+    monkeypatch.setattr(Optimization, 'step', exhausted)
+    with pytest.raises(TfStyleError, match=r'out of memory at 48x36 px \(untiled\).*use '
+                                           r'image_size=\d+ or less') as e:
+        stylize(example('tubingen', 48), example('starry_night', 48),
+                extractor=random_extractor, image_size=48, iterations=2)
+    assert e.value.option == 'image_size'
+    message = str(memory.out_of_memory(3072, 4096, 1024, StyleTransferConfig(image_size=4096)))
+    assert 'in tiles of 1024 px' in message and 'or a smaller tile_size' in message

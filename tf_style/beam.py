@@ -66,8 +66,8 @@ class StylizeModelHandler(ModelHandler[np.ndarray, PredictionResult, Any]):
                       inference_args: Optional[Dict[str, Any]] = None):
         from . import stylize
         config = self._config.replace(**(inference_args or {}))
-        # The style's Gram matrices are recomputed for each image: stylize takes images, not
-        # targets. That is one forward pass against the optimisation's hundreds.
+        # The thread's CompiledSteps keep the style's Gram matrices and each size's compiled
+        # step for the next images.
         # normalize_weights normalizes the network on each image's own inputs: stylize builds
         # that network itself.
         extractor = None if config.normalize_weights else model.extractor

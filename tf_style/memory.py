@@ -264,6 +264,22 @@ def check_fits(height: int, width: int, config: StyleTransferConfig, style_sizes
             'a smaller style_scale', option='style_scale')
 
 
+def out_of_memory(height: int, width: int, tile: int, config: StyleTransferConfig):
+    """The error for a run at height x width (in tiles of `tile` px, 0: untiled) that ran out
+    of memory all the same (the estimate is an estimate; a GPU's memory may be taken by other
+    processes): what it tried, and the largest size that fits by the estimate."""
+    from .errors import TfStyleError
+    memory = available()
+    largest = largest_size(min(height, width) / max(height, width), config, memory)
+    if largest >= config.image_size:  # the estimate said it fits: a quarter smaller, then
+        largest = max(16, config.image_size * 3 // 4)
+    how = f'in tiles of {tile} px' if tile else 'untiled'
+    return TfStyleError(
+        f'out of memory at {width}x{height} px ({how}); {_describe(memory)} available: use '
+        f'image_size={largest} or less'
+        f'{", or a smaller tile_size" if tile else ""}', option='image_size')
+
+
 def _describe(memory: Memory) -> str:
     if memory.gpu is None:
         return f'{memory.host / 2**30:.1f} GiB is'

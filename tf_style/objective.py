@@ -1,6 +1,7 @@
 """The paper's objective built from a run's inputs, and evaluated at an image: the whole image
 through the network at once, or tile by tile (tiling.py) when it would not fit in memory."""
 
+import hashlib
 from typing import Dict, Optional
 
 import numpy as np
@@ -12,21 +13,28 @@ from .inputs import Inputs
 from .losses import StyleObjective, guided_gram, position_mean_gram
 
 
+# At most this many style images' Grams are kept (about 2.4 MB each for the paper's layers).
+KNOWN_GRAMS = 16
+
+
 def build_objective(extractor, inputs: Inputs, config: StyleTransferConfig,
-                    tile_size: int = 0) -> StyleObjective:
+                    tile_size: int = 0, known_grams: Optional[dict] = None) -> StyleObjective:
     """The paper's loss with targets from `inputs` (at their working sizes).
 
     Several style images without masks: the target Grams are their weighted mean
     (config.style_blend_weights). With content masks: style i is the target of region i.
     A term weighted 0 has no targets: it is neither computed nor reported (its loss reads 0).
-    `tile_size` > 0: the targets are computed tile by tile, the same values.
+    `tile_size` > 0: the targets are computed tile by tile, the same values. `known_grams` (a
+    dict kept between runs, such as `CompiledSteps.grams`) keeps each unmasked style image's
+    Grams, so that runs with the same style compute them once.
     """
     content_layers = config.content_layers if config.content_weight else ()
     style_layers = config.style_layers if config.style_weight else ()
     content_features = (_features(extractor, inputs.content, content_layers, tile_size)
                         if content_layers else {})
-    grams = [_grams(extractor, style, style_layers, tile_size,
-                    inputs.style_masks[i] if inputs.style_masks else None)
+    grams = [_known(known_grams, extractor, style, style_layers, tile_size)
+             if not inputs.style_masks else
+             _grams(extractor, style, style_layers, tile_size, inputs.style_masks[i])
              for i, style in enumerate(inputs.styles if style_layers else [])]
     if inputs.content_masks and style_layers:
         targets = grams
@@ -62,6 +70,19 @@ def _grams(extractor, image, layers, tile_size, mask=None):
     guides = masks.at_layers(mask, layers) if mask is not None else None
     return {name: position_mean_gram(features[name]) if guides is None else
             guided_gram(features[name], guides[name]) for name in layers}
+
+
+def _known(known, extractor, image, layers, tile_size):
+    """_grams of an unmasked style image, from `known` when it holds them."""
+    if known is None:
+        return _grams(extractor, image, layers, tile_size)
+    key = (id(extractor), image.shape, tuple(layers), tile_size,
+           hashlib.sha1(np.ascontiguousarray(image).tobytes()).hexdigest())
+    if key not in known:
+        if len(known) >= KNOWN_GRAMS:  # the oldest goes: a batch of many sizes stays bounded
+            del known[next(iter(known))]
+        known[key] = _grams(extractor, image, layers, tile_size)
+    return known[key]
 
 
 def losses_at(objective: StyleObjective, extractor, image, layers) -> Dict[str, tf.Tensor]:

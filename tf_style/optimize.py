@@ -146,12 +146,14 @@ class CompiledSteps:
     restarts it instead of tracing and compiling a new step, which costs seconds.
 
     Holds the `capacity` most recently used: each keeps its image and optimizer state (L-BFGS:
-    2 x history copies of the image) in memory.
+    2 x history copies of the image) in memory. `grams` keeps the style images' Gram matrices
+    (objective.build_objective's `known_grams`), so that a batch computes them once.
     """
 
     def __init__(self, capacity: int = 4):
         self.capacity = capacity
         self._kept = collections.OrderedDict()
+        self.grams = {}
 
     def optimization(self, objective, extractor, start: np.ndarray, config: StyleTransferConfig,
                      track_best: bool = False, tile_size: int = 0) -> Optimization:

@@ -13,6 +13,7 @@ import time
 from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
+import tensorflow as tf
 from absl import logging
 
 from . import colour, images, memory
@@ -86,10 +87,14 @@ def stylize(content, style, *, config: Optional[StyleTransferConfig] = None, ext
     run.steps = steps
     run.clock = _Clock(run.done)
     image = None
-    for scale in range(run.first_scale, len(run.schedule)):
-        image = _optimise_scale(run, scale, image)
-        if run.stop_reason:
-            break
+    try:
+        for scale in range(run.first_scale, len(run.schedule)):
+            image = _optimise_scale(run, scale, image)
+            if run.stop_reason:
+                break
+    except tf.errors.ResourceExhaustedError as e:  # the memory check's estimate fell short
+        raise memory.out_of_memory(*run.scaled[run.scale].content.shape[:2], run.tile_size,
+                                   run.config) from e
     return _finish(run, image)
 
 
@@ -189,7 +194,8 @@ def _optimise_scale(run: _Run, scale: int, previous: Optional[np.ndarray]) -> np
     run.precision.start_scale(run.resumed.get('precision') if resuming else None)
     run.scale = scale
     run.tile_size = _tile_size(config, *inputs.content.shape[:2])
-    run.objective = build_objective(run.precision.network, inputs, config, run.tile_size)
+    run.objective = build_objective(run.precision.network, inputs, config, run.tile_size,
+                                    run.steps.grams if run.steps is not None else None)
     start = (initial_image(config.init, inputs.content, inputs.styles[0], run.seed,
                            run.init_image, config.init_noise_blend) if previous is None
              else images.resize_to(previous, inputs.content.shape[:2]))
