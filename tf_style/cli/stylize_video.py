@@ -26,6 +26,7 @@ from absl import flags  # noqa: E402
 from .. import images, outputs  # noqa: E402
 from ..errors import TfStyleError  # noqa: E402
 from . import app, batch  # noqa: E402
+from ..video.stylize_video import TEMPORAL_WEIGHT  # noqa: E402  (numpy alone)
 from .options import CONFIG_FIELDS, config_from_flags, define_config_flags  # noqa: E402
 
 NOT_VIDEO_OPTIONS = ('scales', 'scale_iterations', 'keep_best', 'init', 'iterations')
@@ -39,7 +40,7 @@ def define_flags(fv):
     flags.DEFINE_string('output', None, 'Output clip: a video file (.mp4, .webm, .gif, ...) or a '
                         'directory for PNG frames.', required=True, flag_values=fv)
     define_config_flags(fv, [n for n in CONFIG_FIELDS if n not in NOT_VIDEO_OPTIONS],
-                        defaults={'temporal_weight': 1e3, 'image_size': 256})
+                        defaults={'temporal_weight': TEMPORAL_WEIGHT, 'image_size': 256})
     flags.DEFINE_string('init', 'noise', 'Start of the first frame (and of every frame with '
                         '--temporal_weight=0): noise, content, style, content_in_style_colors, '
                         'or an image FILE.', flag_values=fv)
