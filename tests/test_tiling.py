@@ -207,6 +207,24 @@ def test_temporal_term_tiled(random_extractor):
     _assert_equal(untiled, tiled)
 
 
+def test_each_tile_function_is_traced_once(random_extractor):
+    """Tiles of many shapes (image borders, a ragged last row and column), masks included: one
+    trace per per-tile function, not one per shape (and no TensorFlow retracing warnings)."""
+    config = StyleTransferConfig(weights='random', style_layers=('block1_conv1', 'block2_conv1'),
+                                 content_layers=('block1_conv2',))
+    content_masks = [np.tril(np.ones((40, 52), np.float32))]
+    content_masks.append(1 - content_masks[0])
+    inputs = Inputs(_smooth(1, 40, 52), [_image(2, 32, 32), _image(3, 24, 40)],
+                    content_masks=content_masks)
+    tiled = tiling.TiledObjective(random_extractor,
+                                  build_objective(random_extractor, inputs, config), 16)
+    assert len({(t.cy1 - t.cy0, t.cx1 - t.cx0) for t in tiled.tiles(40, 52)}) > 2
+    for seed in (5, 6):
+        tiled.value_and_gradient(_image(seed, 40, 52))
+    assert tiled._grams.compiled.experimental_get_tracing_count() == 1
+    assert tiled._gradient.compiled.experimental_get_tracing_count() == 1
+
+
 # ---- targets of images too large for one forward pass ----
 
 @pytest.mark.slow

@@ -34,28 +34,38 @@ def pixels(folder):
 
 
 @pytest.mark.slow
-def test_an_interrupted_clip_resumes_to_the_same_frames(tmp_path):
+@pytest.mark.parametrize('passes, interrupt_at, saved', [
+    (1, 'frame 2/3  iter 1/', {'frames': ['000000.png']}),
+    # Multi-pass, in the second (backward) pass: frame 3 is done, frame 2 is interrupted.
+    (2, 'frame 2/3  pass 2/2  iter 1/', {'frames': ['000000.png', '000001.png', '000002.png'],
+                                         'frames_pass2': ['000002.png']}),
+])
+def test_an_interrupted_clip_resumes_to_the_same_frames(tmp_path, passes, interrupt_at, saved):
     pan(tmp_path / 'clip')
+    fast = (*FAST, f'--passes={passes}')
     whole = run_bin('stylize_video', f'--content={tmp_path / "clip"}', f'--style={STYLE}',
-                    f'--output={tmp_path / "whole"}', *FAST)
+                    f'--output={tmp_path / "whole"}', *fast)
     assert whole.returncode == 0, whole.stderr
+    assert [line for line in whole.stderr.splitlines() if 'RANDOM VGG19' not in line] == []
     assert sorted(os.listdir(tmp_path / 'whole')) == ['f00.png', 'f01.png', 'f02.png']
     assert 'frame 3/3' in whole.stdout
     command = [sys.executable, os.path.join(ROOT, 'bin', 'stylize_video'),
                f'--content={tmp_path / "clip"}', f'--style={STYLE}',
-               f'--output={tmp_path / "resumed"}', f'--checkpoint_dir={tmp_path / "run"}', *FAST]
+               f'--output={tmp_path / "resumed"}', f'--checkpoint_dir={tmp_path / "run"}', *fast]
     child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     for line in child.stdout:  # interrupt in the second frame's run
-        if line.startswith('frame 2/3  iter 1/'):
+        if line.startswith(interrupt_at):
             child.send_signal(signal.SIGINT)
             break
     child.communicate(timeout=600)
     assert child.returncode == 128 + signal.SIGINT
     assert not os.path.exists(tmp_path / 'resumed')
-    assert os.listdir(tmp_path / 'run' / 'frames') == ['000000.png']
+    for folder, names in saved.items():
+        assert sorted(os.listdir(tmp_path / 'run' / folder)) == names
     resumed = run_bin('stylize_video', *command[2:], '--resume')
     assert resumed.returncode == 0, resumed.stderr
-    assert '2 stylized in this run' in resumed.stdout
+    assert ('2 stylized in this run' if passes == 1 else '2 frame runs in this run'
+            ) in resumed.stdout
     for a, b in zip(pixels(tmp_path / 'whole'), pixels(tmp_path / 'resumed')):
         np.testing.assert_allclose(a, b, atol=1)
 

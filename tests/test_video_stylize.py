@@ -117,6 +117,35 @@ def test_long_term_run_uses_the_earlier_frames(random_extractor):
     assert third.result.losses['temporal'] > 0
 
 
+def test_multi_pass_start_blends_where_the_flow_is_reliable():
+    own, warped = np.full((2, 3, 3), 10.0), np.full((2, 3, 3), 200.0)
+    mask = np.array([[1, 0, 1], [0, 0, 1]], np.float32)
+    start = SV.multi_pass_start(own, warped, mask)
+    np.testing.assert_array_equal(start[..., 0], np.where(mask == 1, 200.0, 10.0))
+    np.testing.assert_allclose(SV.multi_pass_start(own, warped, mask, blend=0.5)[0, 0], 105.0)
+
+
+def test_multi_pass_alternates_directions_and_starts_from_the_blend(random_extractor):
+    frames = pan()[:4]
+    options = dict(extractor=random_extractor, first_frame_iterations=2, iterations=0,
+                   **OPTIONS)
+    results = list(SV.stylize_video_results(iter(frames), STYLE, passes=3, **options))
+    assert [(r.pass_number, r.index) for r in results] == (
+        [(1, i) for i in range(4)] + [(2, i) for i in (3, 2, 1, 0)] + [(3, i) for i in range(4)])
+    first, second = {r.index: r for r in results[:4]}, {r.index: r for r in results[4:8]}
+    # Backward: the last frame starts from its own first-pass result (no iterations: is it);
+    # each earlier one from the blend with the later frame's second-pass result, warped.
+    np.testing.assert_array_equal(second[3].image, first[3].image)
+    for t in (2, 1, 0):
+        warped, mask = SV.carry_over(frames[t + 1], frames[t], second[t + 1].image)
+        expected = images.to_uint8(SV.multi_pass_start(first[t].image, warped, mask))
+        np.testing.assert_array_equal(second[t].image, expected)
+        assert 0 < second[t].mask.mean() < 1 and second[t].mask[:, :2].max() == 0
+    # stylize_video yields the last pass's frames, in clip order.
+    streamed = list(SV.stylize_video(iter(frames), STYLE, passes=2, **options))
+    np.testing.assert_array_equal(np.stack(streamed), np.stack([second[i].image for i in range(4)]))
+
+
 def test_warping_error_is_0_for_the_input_and_large_for_noise():
     frames = pan()
     assert max(SV.warping_error(frames, frames)) < 2.0
@@ -131,9 +160,10 @@ def test_warping_error_is_0_for_the_input_and_large_for_noise():
     (dict(iterations=-1), 'iterations must be'),
     (dict(long_term=(2, 4)), 'long_term must be'),
     (dict(long_term='often'), 'long_term must be'),
-    (dict(passes=2), 'passes must be 1'),
+    (dict(passes=0), 'passes must be an integer'),
+    (dict(passes=2, long_term=True), 'long_term works with passes=1'),
     (dict(temporal_weight=1.0, warped_start=False), 'needs warped_start'),
-    (dict(init_image=np.zeros((4, 4, 3))), 'init_image is per image'),
+    (dict(temporal_mask=np.zeros((4, 4))), 'temporal_mask is per image'),
 ])
 def test_bad_options_raise_config_error_before_any_frame_is_read(options, message):
     source = Counted(pan())

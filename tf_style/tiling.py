@@ -103,10 +103,31 @@ def _owned_tv(crop, offsets):
     return tf.reduce_sum(tf.square(dy)) + tf.reduce_sum(tf.square(dx))
 
 
+def _any_size(value):
+    """A TensorSpec for `value` whose height and width (of a rank-4 tensor) can be anything."""
+    if value is None:
+        return None
+    shape = list(value.shape)
+    if len(shape) == 4:
+        shape[1:3] = None, None
+    return tf.TensorSpec(shape, value.dtype)
+
+
 def _compiled(function):
-    """`function` as a tf.function whose traces cover every tile shape after a few (relaxed
-    shapes), without autograph: plain TensorFlow code, as in optimize.py."""
-    return tf.function(function, autograph=False, reduce_retracing=True)
+    """`function` as a tf.function without autograph (plain TensorFlow code, as in optimize.py),
+    traced once for tiles of any height and width. Tiles differ in shape (image borders, the
+    last row and column), and retracing per shape would cost time and, as several objects
+    compile the same code, bring TensorFlow's retracing warnings."""
+    compiled = tf.function(function, autograph=False)
+    traced = []
+
+    def call(*args):
+        if not traced:
+            traced.append(compiled.get_concrete_function(
+                *tf.nest.map_structure(_any_size, args)))
+        return compiled(*args)
+    call.compiled = compiled
+    return call
 
 
 def _owned_grams(extractor, layers: Sequence[str]):
@@ -142,8 +163,9 @@ class TiledObjective:
 
     `value_and_gradient(image)` -> (losses, gradient): the objective's terms as floats (the keys
     of `StyleObjective.TERMS`) and d total / d image as an H x W x 3 float32 array, equal to the
-    untiled ones. (The temporal term reads no network: it is computed on the whole image.) The two per-tile functions are compiled once per objective (relaxed shapes:
-    a few traces cover the tile shapes), so build one per objective and reuse it.
+    untiled ones. (The temporal term reads no network: it is computed on the whole image.)
+    The two per-tile functions are compiled once per objective, for every tile shape, so build
+    one per objective and reuse it.
     """
 
     def __init__(self, extractor, objective, tile_size: int):

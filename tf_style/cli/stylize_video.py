@@ -49,7 +49,10 @@ def define_flags(fv):
     flags.DEFINE_integer('iterations', 250, 'Iterations of each later frame.', flag_values=fv)
     flags.DEFINE_boolean('long_term', False, "The paper's long-term loss over the frames 1, 2 "
                          'and 4 before.', flag_values=fv)
-    flags.DEFINE_integer('passes', 1, 'Multi-pass (not built yet: 1).', flag_values=fv)
+    flags.DEFINE_integer('passes', 1, "The paper's multi-pass: after the first pass, passes - 1 "
+                         'more over the whole clip in alternating directions, --iterations per '
+                         'frame each (repaints the borders the camera uncovers; keeps the clip '
+                         'in memory).', flag_values=fv)
     flags.DEFINE_enum('flow', 'dis', ['dis', 'farneback'], "OpenCV's optical flow.",
                       flag_values=fv)
     flags.DEFINE_integer('print_every', 10, 'Progress every N iterations (0: per frame only).',
@@ -91,10 +94,12 @@ def main(FLAGS):
         stylized = run(FLAGS, config, info, styles, init_image, work, stop)
         if stylized is None:
             sys.exit(128 + stop.signal)
-        io.write_clip(FLAGS.output, work.read(info.frames), source=info)
+        io.write_clip(FLAGS.output, work.read(info.frames, FLAGS.passes), source=info)
     finally:
         work.close()
-    app.say(f'wrote {FLAGS.output} ({info.frames} frames; {stylized} stylized in this run)')
+    runs = (f'{stylized} stylized in this run' if FLAGS.passes == 1 else
+            f'{FLAGS.passes} passes; {stylized} frame runs in this run')
+    app.say(f'wrote {FLAGS.output} ({info.frames} frames; {runs})')
 
 
 def run(FLAGS, config, info, styles, init_image, work, stop):
@@ -103,15 +108,16 @@ def run(FLAGS, config, info, styles, init_image, work, stop):
     from ..video import io
     from ..video.stylize_video import FrameStopped, stylize_video_results
     finished = work.finished()
-    if len(finished) == info.frames:
+    later_finished = [work.finished_in(p) for p in range(2, FLAGS.passes + 1)]
+    if len((later_finished or [dict(enumerate(finished))])[-1]) == info.frames:
         return 0
     stop.running = True
     every = FLAGS.print_every
 
-    def checkpointer_for(index):
+    def checkpointer_for(index, pass_number):
         if not FLAGS.checkpoint_dir:
             return None
-        directory = work.checkpoint(index)
+        directory = work.checkpoint(index, pass_number)
         return Checkpointer(directory, FLAGS.checkpoint_every,
                             resume=os.path.isdir(os.path.join(directory, 'ckpt')))
 
@@ -122,17 +128,19 @@ def run(FLAGS, config, info, styles, init_image, work, stop):
         temporal_weight=config.temporal_weight, long_term=FLAGS.long_term, passes=FLAGS.passes,
         first_frame_iterations=FLAGS.first_frame_iterations, iterations=FLAGS.iterations,
         flow=FLAGS.flow, callback=Progress(info.frames), report_every=every,
-        frame_count=info.frames, finished=finished, checkpointer_for=checkpointer_for,
+        frame_count=info.frames, finished=finished, later_finished=later_finished,
+        checkpointer_for=checkpointer_for,
         should_stop=stop, init_image=init_image)
     count = 0
     try:
         for frame in results:
-            work.add(frame.index, frame.image)
+            work.add(frame.index, frame.image, frame.pass_number)
             count += 1
     except FrameStopped as e:
         where = (f'; --resume continues from {FLAGS.checkpoint_dir}' if FLAGS.checkpoint_dir
                  else '')
-        app.tell(f'{e.result.stop_reason} at frame {e.frame + 1} of {info.frames}{where}')
+        app.tell(f'{e.result.stop_reason} at frame {e.frame + 1} of {info.frames}'
+                 f'{where}')
         return None
     return count
 
@@ -147,15 +155,16 @@ class Progress:
         progress = p.progress
         eta = (f'  clip ETA {app.format_seconds(p.eta_seconds)}'
                if p.eta_seconds is not None else '')
-        app.say(f'frame {p.frame + 1}/{self.frames}  iter {progress.iteration}/'
+        where = f'  pass {p.pass_number}/{p.passes}' if p.passes > 1 else ''
+        app.say(f'frame {p.frame + 1}/{self.frames}{where}  iter {progress.iteration}/'
                 f'{progress.iterations}  loss {progress.losses["total"]:.4g}  '
                 f'{progress.iterations_per_second:.2f} it/s{eta}')
 
 
 class Frames:
     """The finished frames of a clip (PNG files, each written atomically): in
-    <checkpoint_dir>/frames when resuming is possible, else in a temporary folder beside the
-    output, removed at the end."""
+    <checkpoint_dir>/frames (multi-pass: frames_pass2, ... for the later passes) when resuming
+    is possible, else in a temporary folder beside the output, removed at the end."""
 
     def __init__(self, checkpoint_dir, output, resume):
         self.temporary = checkpoint_dir is None
@@ -164,33 +173,46 @@ class Frames:
             self.root = tempfile.mkdtemp(prefix='.tf_style_frames.', dir=parent)
         else:
             self.root = checkpoint_dir
-            if not resume and os.path.isdir(os.path.join(self.root, 'frames')):
-                shutil.rmtree(os.path.join(self.root, 'frames'))
-        self.dir = os.path.join(self.root, 'frames')
-        os.makedirs(self.dir, exist_ok=True)
+            if not resume:
+                for name in os.listdir(self.root) if os.path.isdir(self.root) else ():
+                    if name.startswith('frames'):
+                        shutil.rmtree(os.path.join(self.root, name))
 
-    def _path(self, index):
-        return os.path.join(self.dir, f'{index:06d}.png')
+    def _dir(self, pass_number):
+        return os.path.join(self.root, 'frames' if pass_number == 1 else
+                            f'frames_pass{pass_number}')
+
+    def _path(self, index, pass_number=1):
+        return os.path.join(self._dir(pass_number), f'{index:06d}.png')
 
     def finished(self):
-        """The first frames done, in order (a gap ends them)."""
+        """The first frames of the first pass done, in order (a gap ends them)."""
         done = []
         while os.path.exists(self._path(len(done))):
             done.append(images.load_image(self._path(len(done))))
         return done
 
-    def checkpoint(self, index):
-        return os.path.join(self.root, f'frame_{index:06d}')
+    def finished_in(self, pass_number):
+        """The frames of a later pass done, by index."""
+        folder = self._dir(pass_number)
+        names = sorted(os.listdir(folder)) if os.path.isdir(folder) else []
+        return {int(name[:-4]): images.load_image(os.path.join(folder, name))
+                for name in names if name.endswith('.png') and name[:-4].isdigit()}
 
-    def add(self, index, image):
-        images.save_image(self._path(index), image)
-        previous = self.checkpoint(index)
+    def checkpoint(self, index, pass_number=1):
+        prefix = '' if pass_number == 1 else f'pass{pass_number}_'
+        return os.path.join(self.root, f'{prefix}frame_{index:06d}')
+
+    def add(self, index, image, pass_number=1):
+        os.makedirs(self._dir(pass_number), exist_ok=True)
+        images.save_image(self._path(index, pass_number), image)
+        previous = self.checkpoint(index, pass_number)
         if os.path.isdir(previous):
             shutil.rmtree(previous)  # the frame is done: its run's checkpoint is not needed
 
-    def read(self, count):
+    def read(self, count, pass_number=1):
         for index in range(count):
-            yield images.load_image(self._path(index))
+            yield images.load_image(self._path(index, pass_number))
 
     def close(self):
         if self.temporary:

@@ -15,18 +15,20 @@ minimum. The paper's two remedies, section 3:
   where any is reliable): what the core's temporal loss takes.
 
 `stylize_video` is a generator: it reads a frame, stylizes it and yields it before reading the
-next, so a caller can stream and memory does not grow with the clip. Only the previous frame and
-its stylization are kept.
+next, so a caller can stream and memory does not grow with the clip: only the previous frame and
+its stylization are kept (the last J with the long-term loss; the whole clip with multi-pass).
 
 Where we depart from the paper: optical flow is OpenCV's DIS (or Farneback), not DeepFlow or
 EpicFlow; the objective is this project's (tf_style.stylize), with its weights, optimizers and
-controls; the multi-pass algorithm (section 3.3) is not built.
+controls. Multi-pass (section 3.3): the paper's first pass stylizes each frame on its own and
+turns the temporal loss on only in later passes; ours is the single pass above (warped start and
+temporal loss), which is already consistent, so fewer passes are needed after it.
 """
 
 import collections
 import dataclasses
 import time
-from typing import Callable, Iterable, Iterator, List, Optional, Sequence, Union
+from typing import Callable, Iterable, Iterator, List, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
@@ -46,6 +48,10 @@ LATER_FRAME_ITERATIONS = StyleTransferConfig.iterations // 2
 TEMPORAL_WEIGHT = 1e2
 # The paper's example set J of earlier frames for the long-term loss.
 LONG_TERM_FRAMES = (1, 2, 4)
+# delta of the multi-pass start: where the flow is reliable, a frame starts wholly from its
+# neighbour's warped result (the temporal loss pulls there anyway); elsewhere, at the borders
+# the camera uncovers, from its own result of the pass before, which the other direction made.
+MULTI_PASS_BLEND = 1.0
 
 
 @dataclasses.dataclass
@@ -53,10 +59,13 @@ class VideoProgress:
     """What a stylize_video callback receives: the frame's stylize Progress and the clip's."""
     frame: int                  # 0-based index of the frame being stylized
     frames: Optional[int]       # the clip's frame count, when the caller gave it
+    pass_number: int            # 1, and 2, 3, ... in the later passes of multi-pass
+    passes: int
     progress: object            # tf_style.Progress of this frame's run
     elapsed: float              # seconds since the clip began
-    # Remaining seconds for the clip (None without `frames`): this frame's ETA plus the later
-    # frames at the mean time per later frame so far (or per iteration of the first frame).
+    # Remaining seconds for the clip (None without `frames`): this frame's ETA plus the frames
+    # left in every pass at the mean time per later frame so far (or per iteration of the
+    # first frame).
     eta_seconds: Optional[float]
 
 
@@ -71,6 +80,7 @@ class FrameResult:
     warped: Optional[np.ndarray] = None
     target: Optional[np.ndarray] = None
     mask: Optional[np.ndarray] = None
+    pass_number: int = 1        # multi-pass: 1, 2, ... (the last pass's frames are the clip)
 
 
 class FrameStopped(Exception):
@@ -85,10 +95,19 @@ class FrameStopped(Exception):
 
 
 def stylize_video(frames: Iterable[np.ndarray], style, **options) -> Iterator[np.ndarray]:
-    """Yields each frame of `frames` stylized (H x W x 3 uint8, long side `image_size`), as
-    soon as it is done. Options as `stylize_video_results`."""
+    """Yields each frame of `frames` stylized (H x W x 3 uint8, long side `image_size`), in clip
+    order: with one pass as soon as it is done, with `passes` > 1 once the last pass ends (a
+    backward last pass finishes the first frame last). Options as `stylize_video_results`."""
+    passes = options.get('passes', 1)
+    last = {}
     for done in stylize_video_results(frames, style, **options):
-        yield done.image
+        if done.pass_number == passes:
+            if passes % 2:  # the last pass runs forward
+                yield done.image
+            else:
+                last[done.index] = done.image
+    for index in sorted(last):
+        yield last[index]
 
 
 def stylize_video_results(
@@ -100,7 +119,9 @@ def stylize_video_results(
         warped_start: Optional[bool] = None,
         callback: Optional[Callable[[VideoProgress], None]] = None,
         frame_count: Optional[int] = None, extractor=None,
-        finished: Sequence[np.ndarray] = (), checkpointer_for: Optional[Callable] = None,
+        finished: Sequence[np.ndarray] = (),
+        later_finished: Sequence[Mapping[int, np.ndarray]] = (),
+        checkpointer_for: Optional[Callable] = None,
         **stylize_options) -> Iterator[FrameResult]:
     """Stylizes the frames of a clip (H x W x 3 arrays, 0..255, all one size) one at a time, each
     starting from the previous result warped by the optical flow, with the short-term temporal
@@ -116,70 +137,155 @@ def stylize_video_results(
     clip ETA. Every other keyword argument is a `tf_style.stylize` option (StyleTransferConfig
     fields, should_stop, report_every, ...), the same for every frame. `long_term`: the
     long-term loss over the frames t - j, j in LONG_TERM_FRAMES (True) or in the given offsets;
-    it keeps that many earlier frames. `passes` > 1 (multi-pass) is not built: ConfigError.
-    Resuming a clip: `finished` are the results of its first frames (uint8, as yielded before),
-    which are not stylized again nor yielded; `checkpointer_for(index)` gives each frame's
-    `tf_style.checkpoint.Checkpointer` (a frame's run then resumes from its checkpoint).
+    it keeps that many earlier frames.
+
+    `passes` > 1: the paper's multi-pass algorithm (section 3.3). After the pass above, passes - 1
+    more over the whole clip in alternating directions (backward first), `iterations` per frame
+    each: a frame starts from its result of the pass before, blended where the flow is reliable
+    with its neighbour's result of this pass, warped (`multi_pass_start`), with the temporal
+    loss towards that warped neighbour. It keeps the whole clip (frames and results) in memory
+    and yields every frame of every pass (`FrameResult.pass_number`); the clip is the last
+    pass's frames.
+
+    Resuming a clip: `finished` are the results of the first frames of the first pass (uint8, as
+    yielded before) and `later_finished` those of the passes after it, by frame index, one
+    mapping per pass; they are not stylized again nor yielded. `checkpointer_for(index,
+    pass_number)` gives each frame's `tf_style.checkpoint.Checkpointer` (a frame's run then
+    resumes from its checkpoint).
 
     Raises FrameStopped when a frame's run stops early.
     """
-    from ..network import build_extractor
-    from ..optimize import CompiledSteps
-    from .. import stylize
-
     _check_options(temporal_weight, long_term, passes, first_frame_iterations, iterations, flow,
                    warped_start, stylize_options)
     config = StyleTransferConfig(**{k: v for k, v in stylize_options.items()
                                     if k in _CONFIG_FIELDS})
     styles = [style] if isinstance(style, np.ndarray) and style.ndim == 3 else list(style)
-    clip_start = time.perf_counter()
     if warped_start is None:
         warped_start = temporal_weight > 0
-    timing = _Timing(frame_count, iterations if warped_start else first_frame_iterations)
-    offsets = _offsets(long_term)
+    timing = _Timing(frame_count, passes, iterations if warped_start else first_frame_iterations,
+                     iterations)
+    run = _FrameRunner(styles, config, stylize_options, extractor, callback, timing,
+                       checkpointer_for)
+    clip = [] if passes > 1 else None
+    yield from _first_pass(frames, run, config, temporal_weight, _offsets(long_term),
+                           warped_start, first_frame_iterations, iterations, flow, finished, clip)
+    results = [image for _, image in clip or ()]
+    clip = [frame for frame, _ in clip or ()]
+    for pass_number in range(2, passes + 1):
+        done = later_finished[pass_number - 2] if pass_number - 2 < len(later_finished) else {}
+        yield from _later_pass(clip, results, pass_number, run, temporal_weight, iterations,
+                               flow, done)
+
+
+class _FrameRunner:
+    """Runs `tf_style.stylize` on one frame with what the clip's frames share: the styles and
+    options, the extractor (built at the first frame), the compiled steps, progress and
+    checkpoints."""
+
+    def __init__(self, styles, config, stylize_options, extractor, callback, timing,
+                 checkpointer_for):
+        from ..optimize import CompiledSteps
+        self.styles, self.config, self.options = styles, config, stylize_options
+        self.extractor, self.callback, self.timing = extractor, callback, timing
+        self.checkpointer_for = checkpointer_for
+        self.steps = CompiledSteps()  # the frames share their compiled steps
+        self.clip_start = time.perf_counter()
+
+    def prepare(self, frame: np.ndarray) -> None:
+        """Builds the extractor at the first frame (its weights' normalisation reads it)."""
+        if self.extractor is None:
+            from ..network import build_extractor
+            config = self.config
+            self.extractor = build_extractor(config.weights, config.pooling, calibration_images=[
+                frame, *(images.resize_long_side(s, config.image_size) for s in self.styles)]
+                if config.normalize_weights else None)
+
+    def __call__(self, frame, index: int, pass_number: int, **options):
+        from .. import stylize
+        options = dict(self.options, **options, extractor=self.extractor, steps=self.steps,
+                       callback=self.timing.reporter(index, pass_number, self.callback,
+                                                     self.clip_start)
+                       if self.callback else None)
+        if self.checkpointer_for is not None:
+            options['checkpointer'] = self.checkpointer_for(index, pass_number)
+        began = time.perf_counter()
+        result = stylize(frame, self.styles, **options)
+        if not result.completed:
+            raise FrameStopped(index, result)
+        self.timing.finished(options['iterations'], time.perf_counter() - began)
+        return result
+
+
+def _first_pass(frames, run, config, temporal_weight, offsets, warped_start,
+                first_frame_iterations, iterations, flow, finished, clip):
+    """The paper's single pass, forward; appends (frame, result) of every frame to `clip` (a
+    list, or None)."""
     history = collections.deque(maxlen=max(offsets))  # (frame, result), newest first
     previous_frame = None
-    steps = CompiledSteps()  # the frames share their compiled steps
     for index, frame in enumerate(frames):
         frame = images.resize_long_side(frame, config.image_size)
         if previous_frame is not None and frame.shape != previous_frame.shape:
             raise ConfigError(f'frame {index + 1} is {frame.shape[1]}x{frame.shape[0]} at this '
                               f'image_size, frame {index} {previous_frame.shape[1]}x'
                               f'{previous_frame.shape[0]}: every frame must be the same size')
-        if extractor is None:
-            extractor = build_extractor(config.weights, config.pooling, calibration_images=[
-                frame, *(images.resize_long_side(s, config.image_size) for s in styles)]
-                if config.normalize_weights else None)
+        run.prepare(frame)
         if index < len(finished):
-            previous_frame = frame
-            history.appendleft((frame, np.asarray(finished[index])))
-            continue
-        options = dict(stylize_options, extractor=extractor, steps=steps,
-                       callback=timing.reporter(index, callback, clip_start) if callback else None)
-        if checkpointer_for is not None:
-            options['checkpointer'] = checkpointer_for(index)
-        warped = target = mask = None
-        if previous_frame is None or not warped_start:
-            options['iterations'] = first_frame_iterations
+            image = np.asarray(finished[index])
         else:
-            carried = [carry_over(history[j - 1][0], frame, history[j - 1][1], flow)
-                       for j in offsets if j <= len(history)]
-            warped = carried[0][0]
-            target, mask = combine_long_term(carried)
-            options.update(iterations=iterations, init='image', init_image=warped,
-                           init_noise_blend=0.0)
-            if temporal_weight:
-                options.update(temporal_weight=temporal_weight, temporal_target=target,
-                               temporal_mask=mask)
-        began = time.perf_counter()
-        result = stylize(frame, styles, **options)
-        if not result.completed:
-            raise FrameStopped(index, result)
-        timing.finished(index, time.perf_counter() - began)
+            warped = target = mask = None
+            options = dict(iterations=first_frame_iterations)
+            if previous_frame is not None and warped_start:
+                carried = [carry_over(history[j - 1][0], frame, history[j - 1][1], flow)
+                           for j in offsets if j <= len(history)]
+                warped = carried[0][0]
+                target, mask = combine_long_term(carried)
+                options.update(iterations=iterations, init='image', init_image=warped,
+                               init_noise_blend=0.0)
+                if temporal_weight:
+                    options.update(temporal_weight=temporal_weight, temporal_target=target,
+                                   temporal_mask=mask)
+            result = run(frame, index, 1, **options)
+            image = result.image
+            yield FrameResult(index=index, image=image, result=result, warped=warped,
+                              target=target, mask=mask)
         previous_frame = frame
-        history.appendleft((frame, result.image))
-        yield FrameResult(index=index, image=result.image, result=result, warped=warped,
-                          target=target, mask=mask)
+        history.appendleft((frame, image))
+        if clip is not None:
+            clip.append((frame, image))
+
+
+def _later_pass(clip, results, pass_number, run, temporal_weight, iterations, flow, finished):
+    """Pass `pass_number` (2, 3, ...) of the multi-pass algorithm over the whole clip: backward
+    when even, forward when odd. Replaces `results[i]` as each frame is done."""
+    order = range(len(clip)) if pass_number % 2 else range(len(clip) - 1, -1, -1)
+    neighbour = None  # the frame done just before in this pass
+    for index in order:
+        if index in finished:
+            results[index] = np.asarray(finished[index])
+        else:
+            warped = mask = None
+            start = results[index]
+            options = dict(iterations=iterations, init='image', init_noise_blend=0.0)
+            if neighbour is not None:
+                warped, mask = carry_over(clip[neighbour], clip[index], results[neighbour], flow)
+                start = multi_pass_start(results[index], warped, mask)
+                if temporal_weight:
+                    options.update(temporal_weight=temporal_weight, temporal_target=warped,
+                                   temporal_mask=mask)
+            result = run(clip[index], index, pass_number, init_image=start, **options)
+            results[index] = result.image
+            yield FrameResult(index=index, image=result.image, result=result, warped=warped,
+                              target=warped, mask=mask, pass_number=pass_number)
+        neighbour = index
+
+
+def multi_pass_start(own: np.ndarray, warped: np.ndarray, mask: np.ndarray,
+                     blend: float = MULTI_PASS_BLEND) -> np.ndarray:
+    """The paper's start of a frame in a later pass (section 3.3): delta c o w + (1 - delta c) o
+    x, with x the frame's result of the pass before, w its neighbour's result of this pass
+    warped onto it, c where that flow is reliable and delta = `blend`."""
+    weight = blend * np.asarray(mask, np.float32)[..., None]
+    return weight * warped + (1.0 - weight) * np.asarray(own, np.float32)
 
 
 _CONFIG_FIELDS = {f.name for f in dataclasses.fields(StyleTransferConfig)}
@@ -194,9 +300,11 @@ def _check_options(temporal_weight, long_term, passes, first_frame_iterations, i
     if temporal_weight and warped_start is False:
         raise ConfigError('temporal_weight > 0 needs warped_start: the temporal loss pulls '
                           'towards the warped previous frame', 'warped_start')
-    if passes != 1:
-        raise ConfigError(f'passes must be 1 (multi-pass is not built yet), got {passes!r}',
-                          'passes')
+    if not (isinstance(passes, int) and passes >= 1):
+        raise ConfigError(f'passes must be an integer >= 1, got {passes!r}', 'passes')
+    if passes > 1 and long_term not in (False, None):
+        raise ConfigError('long_term works with passes=1: the later passes of multi-pass use '
+                          'the short-term loss', 'long_term')
     for name, value in (('first_frame_iterations', first_frame_iterations),
                         ('iterations', iterations)):
         if not (isinstance(value, int) and value >= 0):
@@ -204,8 +312,8 @@ def _check_options(temporal_weight, long_term, passes, first_frame_iterations, i
     if flow not in optical_flow.METHODS:
         raise ConfigError(f'flow must be one of {", ".join(optical_flow.METHODS)}, got {flow!r}',
                           'flow')
-    for name in ('init_image', 'temporal_target', 'temporal_mask', 'content_masks',
-                 'style_masks'):
+    # (init_image is the first frame's start, as init is.)
+    for name in ('temporal_target', 'temporal_mask', 'content_masks', 'style_masks'):
         if stylize_options.get(name) is not None:
             raise ConfigError(f'{name} is per image: stylize_video does not take it', name)
 
@@ -264,29 +372,41 @@ def warping_error(frames: Sequence[np.ndarray], outputs: Sequence[np.ndarray],
 
 
 class _Timing:
-    """Seconds per frame so far, for the clip's ETA."""
+    """Seconds per iteration so far (the first frame's run, which traces, left out), for the
+    clip's ETA."""
 
-    def __init__(self, frames: Optional[int], later_iterations: int):
-        self.frames = frames
-        self.later_iterations = later_iterations
-        self.later: List[float] = []
+    def __init__(self, frames: Optional[int], passes: int, first_pass_iterations: int,
+                 later_pass_iterations: int):
+        self.frames, self.passes = frames, passes
+        self.first_pass_iterations = first_pass_iterations  # per frame after the first
+        self.later_pass_iterations = later_pass_iterations
+        self.runs, self.seconds, self.iterations = 0, 0.0, 0
 
-    def finished(self, index: int, seconds: float) -> None:
-        if index > 0:
-            self.later.append(seconds)
+    def finished(self, iterations: int, seconds: float) -> None:
+        self.runs += 1
+        if self.runs > 1:
+            self.seconds += seconds
+            self.iterations += iterations
 
-    def per_later_frame(self, iterations_per_second: float) -> float:
-        if self.later:
-            return sum(self.later) / len(self.later)
-        return self.later_iterations / max(iterations_per_second, 1e-9)
+    def iterations_left(self, index: int, pass_number: int) -> int:
+        """The iterations of the frames' runs after this one, in this pass and the later ones."""
+        if pass_number == 1:
+            this_pass = (self.frames - index - 1) * self.first_pass_iterations
+        else:
+            after = index if pass_number % 2 == 0 else self.frames - index - 1
+            this_pass = after * self.later_pass_iterations
+        return max(this_pass, 0) + (self.passes - pass_number) * self.frames * \
+            self.later_pass_iterations
 
-    def reporter(self, index: int, callback, clip_start: float):
+    def reporter(self, index: int, pass_number: int, callback, clip_start: float):
         def report(progress):
             eta = None
             if self.frames is not None:
-                left = max(self.frames - index - 1, 0)
-                eta = progress.eta_seconds + left * self.per_later_frame(
-                    progress.iterations_per_second)
-            callback(VideoProgress(frame=index, frames=self.frames, progress=progress,
+                per_iteration = (self.seconds / self.iterations if self.iterations else
+                                 1 / max(progress.iterations_per_second, 1e-9))
+                eta = progress.eta_seconds + self.iterations_left(index, pass_number) * \
+                    per_iteration
+            callback(VideoProgress(frame=index, frames=self.frames, pass_number=pass_number,
+                                   passes=self.passes, progress=progress,
                                    elapsed=time.perf_counter() - clip_start, eta_seconds=eta))
         return report
