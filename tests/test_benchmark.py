@@ -69,6 +69,8 @@ def test_last_rate_reads_the_last_progress_line():
            'iter 2/2  24x32  total 1.2e+05  0.50 it/s  ETA 0s\n'
            'wrote o.png (32x24) in 6s, seed 0, loss 1.2e+05\n')
     assert benchmark.last_rate(out) == 0.5
+    assert benchmark.last_rate(out + 'iter 3/3  2048x1536  total 1e+06  38.5 s/it  ETA 0s\n'
+                               ) == pytest.approx(1 / 38.5)
     with pytest.raises(ValueError):
         benchmark.last_rate('wrote o.png\n')
 

@@ -183,3 +183,9 @@ def test_export_stylizer_writes_a_servable_model(tmp_path):
             'print(out["image"].dtype.name, out["image"].shape, float(out["loss"]) > 0)')
     r = subprocess.run([sys.executable, '-c', code, str(out)], capture_output=True, text=True)
     assert r.stdout.split() == ['uint8', '(24,', '32,', '3)', 'True'], r.stderr
+
+
+def test_a_rate_below_one_iteration_a_second_is_seconds_per_iteration():
+    from tf_style.cli import app
+    assert app.format_rate(2.414) == '2.41 it/s'
+    assert app.format_rate(1 / 38.46) == '38.5 s/it'  # 0.03 it/s would say little

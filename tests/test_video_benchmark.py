@@ -37,3 +37,17 @@ def test_perceptual_leaves_out_the_weighted_temporal_term():
     losses = {'total': 110.0, 'temporal': 0.01}
     assert vb.perceptual(losses, 1000.0) == pytest.approx(100.0)
     assert vb.perceptual({'total': 7.0}, 0.0) == 7.0
+
+
+def test_measure_with_multi_pass_adds_a_way_to_the_table_and_strip(random_extractor):
+    image = np.random.default_rng(2).uniform(0, 255, (60, 80, 3)).astype(np.float32)
+    frames = vb.panning_clip(image, frames=5, size=32)
+    runs = vb.measure(frames, image[:32, :32], random_extractor, 32, first=2, later=1,
+                      temporal_weight=100.0, seed=0, passes=2)
+    assert list(runs) == ['frame by frame', 'temporal', '2 passes']
+    assert len(runs['2 passes']['outputs']) == 5 and runs['2 passes']['error'] >= 0
+    text = vb.table(runs, first=2)
+    assert '| 2 passes (temporal_weight=100) |' in text
+    assert text.count('| warping error (0..255) |') == 2
+    rows = [vb.strip(runs, count=4), vb.strip({k: runs[k] for k in list(runs)[:2]}, count=4)]
+    assert rows[0].shape[0] > rows[1].shape[0]  # a third row of frames

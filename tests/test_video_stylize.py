@@ -117,6 +117,14 @@ def test_long_term_run_uses_the_earlier_frames(random_extractor):
     assert third.result.losses['temporal'] > 0
 
 
+def test_init_image_starts_the_first_frame(random_extractor):
+    start = texture((36, SIZE, 3), 9)
+    first = next(SV.stylize_video(iter(pan()), STYLE, extractor=random_extractor,
+                                  first_frame_iterations=0, init='image', init_image=start,
+                                  **OPTIONS))
+    np.testing.assert_array_equal(first, images.to_uint8(start))
+
+
 def test_multi_pass_start_blends_where_the_flow_is_reliable():
     own, warped = np.full((2, 3, 3), 10.0), np.full((2, 3, 3), 200.0)
     mask = np.array([[1, 0, 1], [0, 0, 1]], np.float32)

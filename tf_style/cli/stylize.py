@@ -250,7 +250,7 @@ class Reporter:
         scale = f'  {p.size[1]}x{p.size[0]}'
         losses = '  '.join(f'{name} {value:.4g}' for name, value in p.losses.items()
                            if value or name == 'total')
-        rate = f'{p.iterations_per_second:.2f} it/s  ETA {app.format_seconds(p.eta_seconds)}'
+        rate = f'{app.format_rate(p.iterations_per_second)}  ETA {app.format_seconds(p.eta_seconds)}'
         if self.tty:
             filled = round(20 * p.iteration / p.iterations)
             bar = '#' * filled + '.' * (20 - filled)

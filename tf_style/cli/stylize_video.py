@@ -158,7 +158,7 @@ class Progress:
         where = f'  pass {p.pass_number}/{p.passes}' if p.passes > 1 else ''
         app.say(f'frame {p.frame + 1}/{self.frames}{where}  iter {progress.iteration}/'
                 f'{progress.iterations}  loss {progress.losses["total"]:.4g}  '
-                f'{progress.iterations_per_second:.2f} it/s{eta}')
+                f'{app.format_rate(progress.iterations_per_second)}{eta}')
 
 
 class Frames:

@@ -171,8 +171,10 @@ def peak_memory_run(argv):
 
 
 def last_rate(stdout: str) -> float:
-    """Iterations per second on stylize's last progress line (`... 0.52 it/s ...`)."""
-    rates = re.findall(r'([0-9.]+) it/s', stdout)
+    """Iterations per second on stylize's last progress line (`... 0.52 it/s ...`, or
+    `... 38.2 s/it ...` below one a second)."""
+    rates = re.findall(r'([0-9.]+) (it/s|s/it)', stdout)
     if not rates:
         raise ValueError(f'no progress line in stylize\'s output: {stdout[-300:]!r}')
-    return float(rates[-1])
+    value, unit = rates[-1]
+    return float(value) if unit == 'it/s' else 1 / float(value)

@@ -1,7 +1,8 @@
 """Measures temporal consistency (Ruder, Dosovitskiy & Brox, GCPR 2016) on small clips.
 
 Stylizes one clip twice, frame by frame (temporal_weight 0: every frame from noise) and with the
-temporal defaults (warped start + short-term temporal loss), and prints per way:
+temporal defaults (warped start + short-term temporal loss), and with --passes > 1 a third time
+with the paper's multi-pass, and prints per way:
 
 - warping error: mean |out_t - warp(out_t-1)| (0..255) where the mask c of the input frames is 1,
   averaged over the pairs of consecutive frames (stylize_video.warping_error);
@@ -48,6 +49,7 @@ flags.DEFINE_integer('first_frame_iterations', sv.FIRST_FRAME_ITERATIONS,
 flags.DEFINE_integer('iterations', sv.LATER_FRAME_ITERATIONS,
                      'Iterations of each later frame with the temporal loss.')
 flags.DEFINE_float('temporal_weight', sv.TEMPORAL_WEIGHT, 'The temporal run\'s weight.')
+flags.DEFINE_integer('passes', 1, 'Also run multi-pass with this many passes (1: not).')
 flags.DEFINE_integer('seed', 0, 'Seed of the noise start.')
 flags.DEFINE_string('strip', None, 'Write a strip PNG: 4 consecutive frames each way.')
 flags.DEFINE_string('make_clip', None, 'Render the example zoom/rotation clip here and exit.')
@@ -87,21 +89,24 @@ def perceptual(losses, temporal_weight: float) -> float:
 
 
 def run_clip(frames, style, extractor, temporal_weight: float, first: int, later: int,
-             image_size: int, seed: int):
-    """Stylizes `frames`; returns (outputs, final losses, trajectories): trajectories[i] is
-    [(updates, loss without the temporal term)] of frame i's run, one entry per iteration."""
+             image_size: int, seed: int, passes: int = 1):
+    """Stylizes `frames`; returns (outputs, final losses, trajectories) of the last pass:
+    trajectories[i] is [(updates, loss without the temporal term)] of frame i's run (first
+    pass), one entry per iteration."""
     trajectories = {}
 
     def record(video_progress):
         p = video_progress.progress
         # opt.step() reports the losses of the image before its update: after iteration - 1.
-        trajectories.setdefault(video_progress.frame, []).append(
-            (p.iteration - 1, perceptual(p.losses, temporal_weight)))
+        if video_progress.pass_number == 1:
+            trajectories.setdefault(video_progress.frame, []).append(
+                (p.iteration - 1, perceptual(p.losses, temporal_weight)))
 
-    results = list(sv.stylize_video_results(
+    last = {r.index: r for r in sv.stylize_video_results(
         iter(frames), style, temporal_weight=temporal_weight, first_frame_iterations=first,
         iterations=later, extractor=extractor, image_size=image_size, seed=seed,
-        callback=record, report_every=1))
+        callback=record, report_every=1, passes=passes)}
+    results = [last[i] for i in range(len(frames))]
     return ([r.image for r in results], [r.result.losses for r in results],
             [trajectories.get(i, []) for i in range(len(results))])
 
@@ -114,17 +119,21 @@ def iterations_to_reach(trajectory, final_loss: float, final_updates: int, targe
     return final_updates if final_loss <= target else None
 
 
-def measure(frames, style, extractor, image_size, first, later, temporal_weight, seed):
-    """Both ways on one clip: {way: dict of figures and 'outputs'}."""
+def measure(frames, style, extractor, image_size, first, later, temporal_weight, seed,
+            passes=1):
+    """Each way on one clip: {way: dict of figures and 'outputs'}."""
     runs = {}
-    for way, weight, iterations in (('frame by frame', 0.0, first),
-                                    ('temporal', temporal_weight, later)):
+    ways = [('frame by frame', 0.0, first, 1), ('temporal', temporal_weight, later, 1)]
+    if passes > 1:
+        ways.append((f'{passes} passes', temporal_weight, later, passes))
+    for way, weight, iterations, count in ways:
         outputs, losses, trajectories = run_clip(frames, style, extractor, weight, first,
-                                                 iterations, image_size, seed)
+                                                 iterations, image_size, seed, count)
         runs[way] = dict(outputs=outputs, losses=losses, trajectories=trajectories,
                          weight=weight, iterations=iterations,
                          error=float(np.mean(sv.warping_error(frames, outputs))),
-                         style=float(np.mean([l['style'] for l in losses[1:]])))
+                         style=float(np.mean([l['style'] for l in losses[1:]])),
+                         loss=float(np.mean([perceptual(l, weight) for l in losses[1:]])))
     base, temporal = runs['frame by frame'], runs['temporal']
     reached = []
     for i in range(1, len(frames)):
@@ -153,14 +162,23 @@ def table(runs, first: int) -> str:
             f'| iterations to reach frame-by-frame loss (median) | {first} | {median} | |',
             f'| per later frame | | {", ".join("-" if r is None else str(r) for r in reached)} |'
             ' |']
+    for way, run in runs.items():
+        if way not in ('frame by frame', 'temporal'):
+            rows += ['', f'| {way} (temporal_weight={run["weight"]:g}) | frame by frame | '
+                     f'temporal (1 pass) | {way} |', '|---|---|---|---|']
+            rows += [f'| {name} | {base[key]:.4g} | {temporal[key]:.4g} | {run[key]:.4g} |'
+                     for name, key in (('warping error (0..255)', 'error'),
+                                       ('style loss, later frames', 'style'),
+                                       ('content + style loss, later frames', 'loss'))]
     return '\n'.join(rows)
 
 
 def strip(runs, start: int = 1, count: int = 4) -> np.ndarray:
-    """Two rows (frame by frame; temporal) of `count` consecutive output frames, captioned."""
+    """A row per way (frame by frame; temporal; multi-pass if run) of `count` consecutive
+    output frames, captioned."""
     tiles = []
-    for way in ('frame by frame', 'temporal'):
-        outputs = runs[way]['outputs']
+    for way, run in runs.items():
+        outputs = run['outputs']
         tiles += [(f'{way}, frame {t + 1}', outputs[t]) for t in range(start, start + count)]
     height, width = runs['temporal']['outputs'][0].shape[:2]
     return contact_sheet(tiles, columns=count, tile_size=max(160, width, height))
@@ -189,7 +207,7 @@ def main(argv):
     style = images.resize_long_side(images.load_image(FLAGS.style), FLAGS.image_size)
     extractor = build_extractor(FLAGS.weights)
     runs = measure(frames, style, extractor, FLAGS.image_size, FLAGS.first_frame_iterations,
-                   FLAGS.iterations, FLAGS.temporal_weight, FLAGS.seed)
+                   FLAGS.iterations, FLAGS.temporal_weight, FLAGS.seed, FLAGS.passes)
     print(f'clip={FLAGS.clip} frames={len(frames)} size={frames[0].shape[1]}x'
           f'{frames[0].shape[0]} weights={FLAGS.weights}')
     print(table(runs, FLAGS.first_frame_iterations))
