@@ -7,8 +7,9 @@
 Each frame after the first starts from the previous result warped by the optical flow, with the
 temporal loss against it where the flow is reliable (--temporal_weight=0: frame by frame). A clip
 is a video file (.mp4, .webm, .gif, ... through PyAV) or a directory of frames; a video output
-keeps the input's frame rate and audio. With --checkpoint_dir, finished frames and the current
-frame's run are saved there: Ctrl-C saves, and --resume continues at the frame and iteration.
+keeps the input's frame rate and audio. --passes=3: the paper's multi-pass, two more passes over
+the clip, backward then forward. With --checkpoint_dir, finished frames and the current frame's
+run are saved there: Ctrl-C saves, and --resume continues at the pass, frame and iteration.
 """
 
 import signal
