@@ -11,13 +11,12 @@ keeps the export. The network is `plain_vgg.PlainVGG19`: each weight stored once
 
 import os
 import shutil
-import tempfile
 import warnings
 
 import numpy as np
 import tensorflow as tf
 
-from . import vgg_layers
+from . import temporary, vgg_layers
 from .errors import ConfigError, TfStyleError
 from .plain_vgg import PlainVGG19
 
@@ -84,7 +83,7 @@ def save_module(module: tf.Module, output_dir: str, signatures, overwrite: bool 
     parent = os.path.dirname(output_dir)
     if not os.path.isdir(parent) or not os.access(parent, os.W_OK):
         raise TfStyleError(f'cannot write {output_dir!r}: {parent!r} is not a writable directory')
-    tmp = tempfile.mkdtemp(prefix='.' + os.path.basename(output_dir) + '.', dir=parent)
+    tmp = temporary.mkdtemp(prefix='.' + os.path.basename(output_dir) + '.', dir=parent)
     try:
         # mkdtemp makes the directory private (0700); give it the mode os.mkdir would.
         umask = os.umask(0)
@@ -99,6 +98,7 @@ def save_module(module: tf.Module, output_dir: str, signatures, overwrite: bool 
     finally:
         if os.path.exists(tmp):
             shutil.rmtree(tmp)
+        temporary.release(tmp)
     return output_dir
 
 

@@ -5,13 +5,13 @@ the TensorFlow import, so bad input fails in a fraction of a second.
 """
 
 import os
-import tempfile
 import warnings
 
 import numpy as np
 from absl import logging
 from PIL import Image, ImageOps, PngImagePlugin
 
+from . import temporary
 from .errors import ImageError
 
 # Output formats by file extension.
@@ -129,8 +129,8 @@ def _write_atomically(path: str, write) -> None:
     """Calls write(binary file) on a temporary file in `path`'s folder, then renames it."""
     directory = os.path.dirname(os.path.abspath(path))
     try:
-        fd, tmp = tempfile.mkstemp(prefix='.' + os.path.basename(path) + '.', suffix='.tmp',
-                                   dir=directory)
+        fd, tmp = temporary.mkstemp(prefix='.' + os.path.basename(path) + '.', suffix='.tmp',
+                                    dir=directory)
     except OSError as e:
         raise ImageError(f'cannot write {path!r}: {e.strerror or e}') from None
     try:
@@ -145,6 +145,8 @@ def _write_atomically(path: str, write) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise ImageError(f'cannot write {path!r}: {e.strerror or e}') from None
+    finally:
+        temporary.release(tmp)
 
 
 def file_mode(path: str) -> int:

@@ -25,7 +25,7 @@ import threading  # noqa: E402
 
 from absl import flags  # noqa: E402
 
-from .. import images, masks, outputs  # noqa: E402
+from .. import images, masks, outputs, temporary  # noqa: E402
 from ..config import INITS, check_inputs  # noqa: E402
 from ..errors import TfStyleError  # noqa: E402
 from . import app, batch  # noqa: E402
@@ -286,7 +286,8 @@ class StopOnSignal:
                 if not self.running:
                     app.tell(f'{name}: stopped before the run', flush_line=True)
                 # Everything we write goes to a temporary name first: quitting now corrupts
-                # nothing.
+                # nothing, and the temporaries go too.
+                temporary.remove_all()
                 os._exit(128 + signum)
             self.signal = signum
             app.tell(f'{name}: saving after this iteration (Ctrl-C again to quit at once)',

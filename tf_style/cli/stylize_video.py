@@ -20,11 +20,10 @@ import dataclasses  # noqa: E402
 import os  # noqa: E402
 import shutil  # noqa: E402
 import sys  # noqa: E402
-import tempfile  # noqa: E402
 
 from absl import flags  # noqa: E402
 
-from .. import images, outputs  # noqa: E402
+from .. import images, outputs, temporary  # noqa: E402
 from ..errors import TfStyleError  # noqa: E402
 from . import app, batch  # noqa: E402
 from ..video.stylize_video import TEMPORAL_WEIGHT  # noqa: E402  (numpy alone)
@@ -171,7 +170,7 @@ class Frames:
         self.temporary = checkpoint_dir is None
         if self.temporary:
             parent = os.path.dirname(os.path.abspath(output.rstrip('/')))
-            self.root = tempfile.mkdtemp(prefix='.tf_style_frames.', dir=parent)
+            self.root = temporary.mkdtemp(prefix='.tf_style_frames.', dir=parent)
         else:
             self.root = checkpoint_dir
             if not resume:
@@ -218,3 +217,4 @@ class Frames:
     def close(self):
         if self.temporary:
             shutil.rmtree(self.root, ignore_errors=True)
+            temporary.release(self.root)

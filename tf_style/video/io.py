@@ -15,14 +15,13 @@ import contextlib
 import dataclasses
 import fractions
 import os
-import tempfile
 from typing import Iterable, Iterator, Optional, Sequence, Tuple
 
 import numpy as np
 from absl import logging
 from PIL import Image
 
-from .. import images
+from .. import images, temporary
 from ..errors import ImageError, VideoError
 
 # Paths with these extensions are video files; any other output path is a directory of frames.
@@ -268,8 +267,8 @@ class VideoWriter:
         self.codec, self.pix_fmt, self.options = _ENCODERS[ext]
         directory = os.path.dirname(os.path.abspath(path))
         try:
-            fd, self.tmp = tempfile.mkstemp(prefix='.' + os.path.basename(path) + '.',
-                                            suffix='.tmp' + ext, dir=directory)
+            fd, self.tmp = temporary.mkstemp(prefix='.' + os.path.basename(path) + '.',
+                                             suffix='.tmp' + ext, dir=directory)
             os.close(fd)
             self.container = av.open(self.tmp, 'w')
         except (OSError, av.FFmpegError) as e:
@@ -321,6 +320,7 @@ class VideoWriter:
             self._close_audio()
             os.chmod(self.tmp, images.file_mode(self.path))
             os.replace(self.tmp, self.path)
+            temporary.release(self.tmp)
         except (OSError, _av().FFmpegError) as e:
             self._discard()
             raise VideoError(f'cannot write {self.path!r}: {_reason(e)}') from None
@@ -373,8 +373,10 @@ class VideoWriter:
                     close()
             except Exception:  # noqa: BLE001 - already failing; removing the file is what counts
                 pass
-        if getattr(self, 'tmp', None) and os.path.exists(self.tmp):
-            os.unlink(self.tmp)
+        if getattr(self, 'tmp', None):
+            if os.path.exists(self.tmp):
+                os.unlink(self.tmp)
+            temporary.release(self.tmp)
 
 
 def _palette_image(frame: np.ndarray):
