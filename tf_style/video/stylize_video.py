@@ -63,9 +63,9 @@ class VideoProgress:
     passes: int
     progress: object            # tf_style.Progress of this frame's run
     elapsed: float              # seconds since the clip began
-    # Remaining seconds for the clip (None without `frames`): this frame's ETA plus the frames
-    # left in every pass at the mean time per later frame so far (or per iteration of the
-    # first frame).
+    # Remaining seconds for the clip (None without `frames`): this frame's ETA plus the
+    # iterations left in this pass and the later ones, at the mean seconds per iteration so far
+    # (the first frame's run, which traces, left out).
     eta_seconds: Optional[float]
 
 
@@ -166,11 +166,11 @@ def stylize_video_results(
                      iterations)
     run = _FrameRunner(styles, config, stylize_options, extractor, callback, timing,
                        checkpointer_for)
-    clip = [] if passes > 1 else None
+    kept = [] if passes > 1 else None  # (frame, result) of every frame, for the later passes
     yield from _first_pass(frames, run, config, temporal_weight, _offsets(long_term),
-                           warped_start, first_frame_iterations, iterations, flow, finished, clip)
-    results = [image for _, image in clip or ()]
-    clip = [frame for frame, _ in clip or ()]
+                           warped_start, first_frame_iterations, iterations, flow, finished, kept)
+    clip = [frame for frame, _ in kept or ()]
+    results = [image for _, image in kept or ()]
     for pass_number in range(2, passes + 1):
         done = later_finished[pass_number - 2] if pass_number - 2 < len(later_finished) else {}
         yield from _later_pass(clip, results, pass_number, run, temporal_weight, iterations,
@@ -217,8 +217,8 @@ class _FrameRunner:
 
 
 def _first_pass(frames, run, config, temporal_weight, offsets, warped_start,
-                first_frame_iterations, iterations, flow, finished, clip):
-    """The paper's single pass, forward; appends (frame, result) of every frame to `clip` (a
+                first_frame_iterations, iterations, flow, finished, kept):
+    """The paper's single pass, forward; appends (frame, result) of every frame to `kept` (a
     list, or None)."""
     history = collections.deque(maxlen=max(offsets))  # (frame, result), newest first
     previous_frame = None
@@ -250,8 +250,8 @@ def _first_pass(frames, run, config, temporal_weight, offsets, warped_start,
                               target=target, mask=mask)
         previous_frame = frame
         history.appendleft((frame, image))
-        if clip is not None:
-            clip.append((frame, image))
+        if kept is not None:
+            kept.append((frame, image))
 
 
 def _later_pass(clip, results, pass_number, run, temporal_weight, iterations, flow, finished):
