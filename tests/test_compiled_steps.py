@@ -15,6 +15,7 @@ def contents():
     return a, a[:, ::-1].copy(), a[::-1].copy()   # one size, three images
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('options', [
     dict(),
     dict(optimizer='adam', keep_best=True),
@@ -36,6 +37,7 @@ def test_a_reused_step_ends_where_a_fresh_one_does(random_extractor, contents, o
     assert all(o._compiled_step.experimental_get_tracing_count() == 1 for o in kept)
 
 
+@pytest.mark.slow
 def test_other_settings_or_sizes_get_their_own_step(random_extractor, contents):
     steps = CompiledSteps(capacity=2)
     style = example('starry_night', 40)

@@ -39,6 +39,7 @@ def test_perceptual_leaves_out_the_weighted_temporal_term():
     assert vb.perceptual({'total': 7.0}, 0.0) == 7.0
 
 
+@pytest.mark.slow
 def test_measure_with_multi_pass_adds_a_way_to_the_table_and_strip(random_extractor):
     image = np.random.default_rng(2).uniform(0, 255, (60, 80, 3)).astype(np.float32)
     frames = vb.panning_clip(image, frames=5, size=32)

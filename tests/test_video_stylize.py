@@ -133,6 +133,7 @@ def test_multi_pass_start_blends_where_the_flow_is_reliable():
     np.testing.assert_allclose(SV.multi_pass_start(own, warped, mask, blend=0.5)[0, 0], 105.0)
 
 
+@pytest.mark.slow
 def test_multi_pass_alternates_directions_and_starts_from_the_blend(random_extractor):
     frames = pan()[:4]
     options = dict(extractor=random_extractor, first_frame_iterations=2, iterations=0,
