@@ -109,7 +109,8 @@ def run(FLAGS, config, info, styles, init_image, work, stop):
     from ..video.stylize_video import FrameStopped, stylize_video_results
     finished = work.finished()
     later_finished = [work.finished_in(p) for p in range(2, FLAGS.passes + 1)]
-    if len((later_finished or [dict(enumerate(finished))])[-1]) == info.frames:
+    last_pass = later_finished[-1] if later_finished else finished
+    if len(last_pass) == info.frames:
         return 0
     stop.running = True
     every = FLAGS.print_every
