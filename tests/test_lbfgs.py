@@ -132,3 +132,25 @@ def test_forget_stall_goes_on_with_the_pairs_held_before_it():
     # The same next step as a run that never stalled, after evaluating its start again.
     np.testing.assert_allclose(opt.variable.numpy(), x_next, rtol=1e-5, atol=1e-6)
     assert int(opt.evaluations) >= evaluations + 2
+
+
+def test_loops_over_image_sized_vectors_run_one_iteration_at_a_time():
+    # With iterations in flight, the two-loop recursion gathers every pair's rows before the
+    # products that need them: 2 x history extra copies of a poster-sized image.
+    x = tf.Variable(tf.zeros([64]))
+    opt = LBFGS(x, history=4)
+    graph = tf.function(lambda: opt.step(lambda v: ({'total': tf.reduce_sum(v * v)}, 2 * v))[0],
+                        autograph=False).get_concrete_function().graph
+    loops = [op for function in [graph, *graph._functions.values()]
+             for op in (function.get_operations() if function is graph
+                        else function.graph.get_operations())
+             if op.type in ('While', 'StatelessWhile')]
+    assert len(loops) >= 4  # the line search, the push, the recursion's two loops
+    assert {op.get_attr('parallel_iterations') for op in loops} == {1}
+
+
+def test_the_memory_tool_fills_the_history_and_reports_a_peak():
+    from tf_style.tools.lbfgs_memory import lbfgs_memory
+    figures = lbfgs_memory(size=64, history=3, iterations=5)
+    assert figures['pairs'] == 3 and figures['peak'] >= figures['before'] > 0
+    assert figures['image_bytes'] == 4 * 64 * 48 * 3 and np.isfinite(figures['loss'])

@@ -30,6 +30,10 @@ MAX_BACKTRACKS = 8
 # steps (after a restart) grow from the last accepted one, up to MAX_STEEPEST_STEP.
 FIRST_STEP = 128.0
 MAX_STEEPEST_STEP = 64.0
+# Every loop over image-sized vectors runs its iterations one at a time. TensorFlow's default
+# (10 in flight) let the two-loop recursion gather all the pairs' rows at once, ahead of the
+# products that need them: 2 x history more copies of the image, more than the history itself.
+ONE_AT_A_TIME = 1
 
 
 class LBFGS:
@@ -194,10 +198,10 @@ class LBFGS:
         ys = tf.reduce_sum(y * s)
 
         def push():
-            self.s.assign(tf.concat([s[None], self.s[:-1]], axis=0))
-            self.y.assign(tf.concat([y[None], self.y[:-1]], axis=0))
-            self.rho.assign(tf.concat([[1.0 / ys], self.rho[:-1]], axis=0))
-            self.pairs.assign(tf.minimum(self.pairs + 1, self.history))
+            kept = tf.minimum(self.pairs, self.history - 1)
+            for history, row in ((self.s, s), (self.y, y), (self.rho, 1.0 / ys)):
+                _push_front(history, row, kept)
+            self.pairs.assign(kept + 1)
         tf.cond(ys > 1e-10, push, lambda: None)
 
     def _direction(self, g):
@@ -206,6 +210,17 @@ class LBFGS:
         # variable into the loops kept a second copy of it alive.
         return two_loop_direction(g, self.s.sparse_read, self.y.sparse_read,
                                   self.rho.read_value(), self.pairs.read_value(), self.history)
+
+
+def _push_front(history: tf.Variable, row, kept):
+    """Moves rows 0 .. kept-1 of `history` one down and writes `row` as row 0, in place, a row
+    at a time: concatenating the new row to the old rows made a second copy of the whole history
+    (for s and y, 2 x history copies of the image) before assigning it."""
+    def move(i):
+        history.scatter_update(tf.IndexedSlices(history.sparse_read([i - 1]), [i]))
+        return (i - 1,)
+    tf.while_loop(lambda i: i > 0, move, (kept,), parallel_iterations=ONE_AT_A_TIME)
+    history.scatter_update(tf.IndexedSlices(tf.convert_to_tensor(row)[None], [0]))
 
 
 def line_search(evaluate, x, f, g, direction, initial, bounds, kept):
@@ -228,7 +243,8 @@ def line_search(evaluate, x, f, g, direction, initial, bounds, kept):
     step, _, x_new, losses, g_new, ok = tf.while_loop(
         lambda step, tries, x_new, losses, g_new, ok: tf.logical_and(
             tf.logical_not(ok), tries < MAX_BACKTRACKS),
-        trial, (initial, tf.constant(0), x, kept, g, tf.constant(False)))
+        trial, (initial, tf.constant(0), x, kept, g, tf.constant(False)),
+        parallel_iterations=ONE_AT_A_TIME)
     return step, x_new, losses, g_new, ok
 
 
@@ -243,7 +259,8 @@ def two_loop_direction(g, s, y, rho, pairs, history):
         alpha = rho[i] * tf.reduce_sum(s(i) * q)
         return i + 1, q - alpha * y(i), alphas + alpha * tf.one_hot(i, history)
     _, q, alphas = tf.while_loop(lambda i, *_: i < pairs, newest_to_oldest,
-                                 (tf.constant(0), g, tf.zeros([history])))
+                                 (tf.constant(0), g, tf.zeros([history])),
+                                 parallel_iterations=ONE_AT_A_TIME)
     s0, y0 = s(0), y(0)
     gamma = tf.where(pairs > 0, tf.reduce_sum(s0 * y0) / (tf.reduce_sum(y0 * y0) + 1e-30), 1.0)
 
@@ -251,5 +268,6 @@ def two_loop_direction(g, s, y, rho, pairs, history):
         i = i - 1
         beta = rho[i] * tf.reduce_sum(y(i) * r)
         return i, r + (alphas[i] - beta) * s(i)
-    _, r = tf.while_loop(lambda i, r: i > 0, oldest_to_newest, (pairs, gamma * q))
+    _, r = tf.while_loop(lambda i, r: i > 0, oldest_to_newest, (pairs, gamma * q),
+                         parallel_iterations=ONE_AT_A_TIME)
     return -r
