@@ -149,6 +149,7 @@ def test_loops_over_image_sized_vectors_run_one_iteration_at_a_time():
     assert {op.get_attr('parallel_iterations') for op in loops} == {1}
 
 
+@pytest.mark.slow
 def test_the_memory_tool_fills_the_history_and_reports_a_peak():
     from tf_style.tools.lbfgs_memory import lbfgs_memory
     figures = lbfgs_memory(size=64, history=3, iterations=5)
