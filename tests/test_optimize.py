@@ -334,3 +334,23 @@ def test_auto_precision_is_resolved_in_the_result(random_extractor, tiny_pair, m
         monkeypatch.setattr(hardware, 'bfloat16_is_fast', lambda caps, fast=fast: fast)
         result = stylize(*tiny_pair, extractor=random_extractor, iterations=1, **TINY)
         assert result.config.precision == expected
+
+
+def test_eta_leaves_out_each_scales_first_iteration():
+    # Two scales, 256 then 512 px, 4 iterations each: every scale's first iteration costs 10 s
+    # more (targets, tracing), later ones 1 s at 256 px and 4 s at 512.
+    from tf_style.transfer import _Clock
+    schedule = [(256, 4), (512, 4)]
+    t = [0.0]
+    clock = _Clock(0, now=lambda: t[0])
+    etas = []
+    for done, seconds in enumerate([11, 1, 1, 1, 14, 4, 4, 4], start=1):
+        t[0] += seconds
+        scale = 0 if done <= 4 else 1
+        clock.iteration_done(scale, done)
+        rate, _ = clock.tick(done)
+        etas.append(clock.eta(schedule, scale, done, 8, rate))
+    # After the first iteration only the raw rate exists; then the steady 1 s (256 px) predicts
+    # 4 s at 512 px, before and after the 512 px scale's own first iteration.
+    assert etas[0] == pytest.approx(11 * (3 + 4 * 4))
+    assert etas[1:] == pytest.approx([2 + 16, 1 + 16, 16, 12, 8, 4, 0])

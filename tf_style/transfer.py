@@ -210,6 +210,7 @@ def _optimise_scale(run: _Run, scale: int, previous: Optional[np.ndarray]) -> np
     while run.done < end:
         losses = opt.step()
         run.done += 1
+        run.clock.iteration_done(scale, run.done)
         if run.done < end and run.precision.should_switch(opt):
             _go_on_exact(run, inputs)
         _report(run, losses)
@@ -278,7 +279,7 @@ def _report(run: _Run, losses):
     run.callback(Progress(
         iteration=run.done, iterations=run.total, scale=run.scale, size=size,
         losses=floats(losses), elapsed=elapsed, iterations_per_second=rate,
-        eta_seconds=_eta(run.schedule, run.scale, run.done, run.total, rate),
+        eta_seconds=run.clock.eta(run.schedule, run.scale, run.done, run.total, rate),
         current_image=lambda: run.output(opt.current_image())))
 
 
@@ -301,20 +302,42 @@ def _finish(run: _Run, image) -> StylizeResult:
 
 
 class _Clock:
-    """Iterations per second since the last report, and time since the first iteration."""
+    """Iterations per second since the last report, time since the first iteration, and each
+    scale's steady rate for the ETA.
 
-    def __init__(self, done: int):
-        self.start = time.perf_counter()
+    A scale's first iteration also computes its targets, evaluates its start point and traces
+    its step: at 4096 px 15 minutes against 6 for a later one. So the steady rate counts from
+    the end of that iteration on, and until a scale has one, the ETA uses the previous scale's,
+    scaled by pixels.
+    """
+
+    def __init__(self, done: int, now=time.perf_counter):
+        self.now = now
+        self.start = now()
         self.last = (done, self.start)
+        self.steady_from = {}  # scale -> (iterations done, time) at the end of its first iteration
+        self.steady = None     # (scale, iterations per second) of the last scale with one
+
+    def iteration_done(self, scale: int, done: int):
+        now = self.now()
+        first = self.steady_from.setdefault(scale, (done, now))
+        if done > first[0]:
+            self.steady = (scale, (done - first[0]) / max(now - first[1], 1e-9))
 
     def tick(self, done: int):
-        now = time.perf_counter()
+        now = self.now()
         rate = (done - self.last[0]) / max(now - self.last[1], 1e-9)
         self.last = (done, now)
         return rate, now - self.start
 
+    def eta(self, schedule, scale: int, done: int, total: int, rate: float) -> float:
+        if self.steady is not None:
+            steady_scale, steady_rate = self.steady
+            rate = steady_rate * (schedule[steady_scale][0] / schedule[scale][0]) ** 2
+        return _eta(schedule, scale, done, total, rate)
+
     def elapsed(self) -> float:
-        return time.perf_counter() - self.start
+        return self.now() - self.start
 
 
 def _eta(schedule, scale, done, total, rate):
