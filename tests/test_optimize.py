@@ -349,8 +349,23 @@ def test_eta_leaves_out_each_scales_first_iteration():
         scale = 0 if done <= 4 else 1
         clock.iteration_done(scale, done)
         rate, _ = clock.tick(done)
-        etas.append(clock.eta(schedule, scale, done, 8, rate))
+        etas.append(clock.eta([1.0, 4.0], schedule, scale, done, rate))  # costs: pixels
     # After the first iteration only the raw rate exists; then the steady 1 s (256 px) predicts
     # 4 s at 512 px, before and after the 512 px scale's own first iteration.
     assert etas[0] == pytest.approx(11 * (3 + 4 * 4))
     assert etas[1:] == pytest.approx([2 + 16, 1 + 16, 16, 12, 8, 4, 0])
+
+
+def test_eta_costs_count_pixels_and_the_tiles_planned():
+    from types import SimpleNamespace
+    from tf_style import tiling
+    from tf_style.config import StyleTransferConfig
+    from tf_style.transfer import _plan_costs
+    config = StyleTransferConfig(tile_size=128)
+    run = SimpleNamespace(config=config, tiles=None, scale=0, tile_size=0, scaled=[
+        SimpleNamespace(content=np.zeros((h, w, 3))) for h, w in ((96, 128), (192, 256))])
+    _plan_costs(run)
+    assert run.tiles == [0, 128]  # a 128 px tile covers the coarse scale: untiled
+    assert run.costs[1] / run.costs[0] == pytest.approx(
+        4 * tiling.relative_cost(192, 256, 128, config.layers))
+    assert run.costs[1] / run.costs[0] > 4 * tiling.PASSES_COST

@@ -61,6 +61,21 @@ class Tile:
                          self.x0 - self.cx0, self.x1 - self.cx0], np.int32)
 
 
+# A tile runs forward twice (pass 1, pass 2) and backward once, against one forward and one
+# backward untiled, where the backward costs about a forward: 1.5x before any halo.
+PASSES_COST = 1.5
+
+
+def relative_cost(height: int, width: int, tile_size: int, layers: Sequence[str]) -> float:
+    """An evaluation's predicted cost with `tile_size` (0: untiled) ÷ the untiled one: the two
+    passes over every crop's pixels ("What it costs" in docs/tiling.md)."""
+    if not tile_size:
+        return 1.0
+    crops = sum((t.cy1 - t.cy0) * (t.cx1 - t.cx0)
+                for t in tile_grid(height, width, tile_size, layers))
+    return PASSES_COST * crops / (height * width)
+
+
 def _spans(length: int, tile: int, halo: int):
     for start in range(0, length, tile):
         end = min(start + tile, length)

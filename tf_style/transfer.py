@@ -16,7 +16,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from . import colour, images, memory
+from . import colour, images, memory, tiling
 from .config import StyleTransferConfig, check_inputs
 from .errors import ConfigError
 from .inputs import Inputs, as_image, as_images, calibration_set, initial_image, scaled_inputs
@@ -120,6 +120,10 @@ class _Run:
     steps: Optional[CompiledSteps] = None
     objective: object = None
     clock: Optional['_Clock'] = None
+    # Per scale, what an iteration costs relative to the others (pixels x tiling.relative_cost),
+    # for the ETA; with each scale's tile size, planned, and actual once it has started.
+    costs: Optional[List[float]] = None
+    tiles: Optional[List[int]] = None
 
     @property
     def schedule(self):
@@ -194,6 +198,7 @@ def _optimise_scale(run: _Run, scale: int, previous: Optional[np.ndarray]) -> np
     run.precision.start_scale(run.resumed.get('precision') if resuming else None)
     run.scale = scale
     run.tile_size = _tile_size(config, *inputs.content.shape[:2])
+    _plan_costs(run)
     run.objective = build_objective(run.precision.network, inputs, config, run.tile_size,
                                     run.steps.grams if run.steps is not None else None)
     start = (initial_image(config.init, inputs.content, inputs.styles[0], run.seed,
@@ -224,20 +229,38 @@ def _optimise_scale(run: _Run, scale: int, previous: Optional[np.ndarray]) -> np
     return opt.final_image() if final_scale else opt.current_image()
 
 
-def _tile_size(config: StyleTransferConfig, height: int, width: int) -> int:
-    """Tiling layer: the tile side for a scale of height x width (0: untiled), as
-    memory.plan_tile chooses it. When nothing fits (the library does not refuse: the stylize
-    command's memory check does), the least demanding tiles, and a warning."""
+def _planned_tile(config: StyleTransferConfig, height: int, width: int):
+    """Tiling layer: (the tile side for a scale of height x width, 0: untiled; whether it fits)
+    as memory.plan_tile chooses it. When nothing fits (the library does not refuse: the stylize
+    command's memory check does), the least demanding tiles."""
     tile = memory.plan_tile(height, width, config)
-    if tile is None:
-        tile = memory.plan_tile(height, width, config, memory.Memory(float('inf')))
-        if config.tile_size is None and max(height, width) > memory.SMALLEST_TILE:
-            tile = memory.SMALLEST_TILE
+    if tile is not None:
+        return tile, True
+    tile = memory.plan_tile(height, width, config, memory.Memory(float('inf')))
+    if config.tile_size is None and max(height, width) > memory.SMALLEST_TILE:
+        tile = memory.SMALLEST_TILE
+    return tile, False
+
+
+def _tile_size(config: StyleTransferConfig, height: int, width: int) -> int:
+    tile, fits = _planned_tile(config, height, width)
+    if not fits:
         logging.warning('stylize: %dx%d px may not fit in the memory available, with '
                         'tile_size=%d', width, height, tile)
     if tile:
         logging.info('stylize: %dx%d px in tiles of %d px', width, height, tile)
     return tile
+
+
+def _plan_costs(run: _Run):
+    """The ETA's cost of an iteration at each scale, with the current scale's tiles and the
+    tiles planned for the later ones."""
+    sizes = [inputs.content.shape[:2] for inputs in run.scaled]
+    if run.tiles is None:
+        run.tiles = [_planned_tile(run.config, *size)[0] for size in sizes]
+    run.tiles[run.scale] = run.tile_size
+    run.costs = [h * w * tiling.relative_cost(h, w, tile, run.config.layers)
+                 for (h, w), tile in zip(sizes, run.tiles)]
 
 
 def _go_on_exact(run: _Run, inputs: Inputs):
@@ -279,7 +302,7 @@ def _report(run: _Run, losses):
     run.callback(Progress(
         iteration=run.done, iterations=run.total, scale=run.scale, size=size,
         losses=floats(losses), elapsed=elapsed, iterations_per_second=rate,
-        eta_seconds=run.clock.eta(run.schedule, run.scale, run.done, run.total, rate),
+        eta_seconds=run.clock.eta(run.costs, run.schedule, run.scale, run.done, rate),
         current_image=lambda: run.output(opt.current_image())))
 
 
@@ -308,7 +331,7 @@ class _Clock:
     A scale's first iteration also computes its targets, evaluates its start point and traces
     its step: at 4096 px 15 minutes against 6 for a later one. So the steady rate counts from
     the end of that iteration on, and until a scale has one, the ETA uses the previous scale's,
-    scaled by pixels.
+    scaled by the scales' costs (pixels, and tiling's overhead).
     """
 
     def __init__(self, done: int, now=time.perf_counter):
@@ -330,22 +353,19 @@ class _Clock:
         self.last = (done, now)
         return rate, now - self.start
 
-    def eta(self, schedule, scale: int, done: int, total: int, rate: float) -> float:
+    def eta(self, costs, schedule, scale: int, done: int, rate: float) -> float:
+        """Seconds left, with `rate` (iterations per second) the fallback before any steady
+        rate; `costs[k]`: an iteration's cost at scale k; `schedule`: [(side, iterations)]."""
         if self.steady is not None:
             steady_scale, steady_rate = self.steady
-            rate = steady_rate * (schedule[steady_scale][0] / schedule[scale][0]) ** 2
-        return _eta(schedule, scale, done, total, rate)
+            rate = steady_rate * costs[steady_scale] / costs[scale]
+        left = sum(n for _, n in schedule[:scale + 1]) - done
+        left += sum(n * costs[k] / costs[scale]
+                    for k, (_, n) in enumerate(schedule) if k > scale)
+        return left / rate
 
     def elapsed(self) -> float:
         return self.now() - self.start
-
-
-def _eta(schedule, scale, done, total, rate):
-    """Remaining time, counting each scale's iterations by their cost (pixels) relative to now."""
-    now_side = schedule[scale][0]
-    remaining = total - done - sum(n for _, n in schedule[scale + 1:])
-    remaining += sum(n * (side / now_side) ** 2 for side, n in schedule[scale + 1:])
-    return remaining / rate
 
 
 def _arrays(masks_or_none):
