@@ -256,8 +256,9 @@ def _plan_costs(run: _Run):
     """The ETA's cost of an iteration at each scale, with the current scale's tiles and the
     tiles planned for the later ones."""
     sizes = [inputs.content.shape[:2] for inputs in run.scaled]
-    if run.tiles is None:
-        run.tiles = [_planned_tile(run.config, *size)[0] for size in sizes]
+    if run.tiles is None:  # the current scale's was planned by _tile_size
+        run.tiles = [None if k == run.scale else _planned_tile(run.config, *size)[0]
+                     for k, size in enumerate(sizes)]
     run.tiles[run.scale] = run.tile_size
     run.costs = [h * w * tiling.relative_cost(h, w, tile, run.config.layers)
                  for (h, w), tile in zip(sizes, run.tiles)]
