@@ -74,7 +74,7 @@ def test_progress_on_a_terminal_is_a_bar(hed_weights, tmp_path):
     out = tmp_path / 'o.png'
     command = [sys.executable, '-m', 'tf_style', 'stylize', f'--content={CONTENT}',
                f'--style={STYLE}', f'--weights={hed_weights}', '--image_size=32',
-               '--iterations=2', '--print_every=1', f'--output={out}']
+               '--iterations=2', '--print_every=1', '--tile_size=16', f'--output={out}']
     pid, fd = pty.fork()
     if pid == 0:
         os.chdir(ROOT)
@@ -91,7 +91,8 @@ def test_progress_on_a_terminal_is_a_bar(hed_weights, tmp_path):
     _, status = os.waitpid(pid, 0)
     text = b''.join(chunks).decode()
     assert os.waitstatus_to_exitcode(status) == 0, text
-    assert '\r[##########..........] 1/2' in text and 'wrote' in text
+    assert '\r[##########..........] 1/2' in text and '\nwrote' in text
+    assert '\r[....................] 0/2  32x24  style targets: 1/4 tiles' in text
     assert 'cuda' not in text.lower() and 'WARNING' not in text
 
 
@@ -189,3 +190,34 @@ def test_a_rate_below_one_iteration_a_second_is_seconds_per_iteration():
     from tf_style.cli import app
     assert app.format_rate(2.414) == '2.41 it/s'
     assert app.format_rate(1 / 38.46) == '38.5 s/it'  # 0.03 it/s would say little
+
+
+def test_tile_stages_are_shown_between_progress_lines(monkeypatch):
+    """Without a terminal, a tiled pass's stage is a line only after a quiet minute; on a
+    terminal it redraws the bar's line, which is ended before the last line."""
+    import types
+    from tf_style.cli import app, stylize
+    from tf_style.transfer import Progress, Stage
+    said, clock = [], [0.0]
+    monkeypatch.setattr(app, 'say', lambda text, end='\n': said.append(text + end))
+    flags = types.SimpleNamespace(quiet=False, print_every=10, save_every=0, logdir=None)
+    stage = Stage(iteration=3, iterations=5, scale=1, size=(3072, 4096), what='gradient',
+                  tile=2, tiles=6)
+    progress = Progress(iteration=3, iterations=5, scale=1, size=(3072, 4096),
+                        losses={'total': 1.0}, elapsed=1.0, iterations_per_second=0.01,
+                        eta_seconds=200.0)
+    for tty in (False, True):
+        said.clear()
+        reporter = stylize.Reporter(flags, plan=None, now=lambda: clock[0])
+        reporter.tty = tty
+        reporter.progress(progress)
+        reporter.stage(stage)
+        clock[0] += 61
+        reporter.stage(stage)
+        reporter.done()
+        if not tty:
+            assert said[1:] == ['iter 3/5  4096x3072  gradient: 2/6 tiles\n']
+        else:
+            assert said[1] == said[2] and said[1].startswith('\r[############........] 3/5  '
+                                                             '4096x3072  gradient: 2/6 tiles')
+            assert 'ETA 3m20s' in said[1] and said[-1] == '\n'

@@ -327,6 +327,32 @@ def test_a_stalled_mixed_run_goes_on_in_float32(random_extractor, tiny_pair, mon
     assert switches == [('mixed', 'float32')]
 
 
+def test_a_mixed_runs_final_evaluation_frees_the_optimizer_first(random_extractor, tiny_pair,
+                                                                  monkeypatch):
+    """The float32 evaluation that ends a mixed run does not hold the optimizer's state (2 x
+    history copies of the image) at the same time: at poster sizes that was the run's peak."""
+    import gc
+    import weakref
+    from tf_style import optimize, transfer
+    made, alive = [], []
+    original_init, original_evaluate = optimize.Optimization.__init__, transfer.evaluate
+
+    def init(self, *args, **kwargs):
+        original_init(self, *args, **kwargs)
+        made.append(weakref.ref(self))
+
+    def evaluate(*args, **kwargs):
+        gc.collect()
+        alive.append(sum(ref() is not None for ref in made))
+        return original_evaluate(*args, **kwargs)
+    monkeypatch.setattr(optimize.Optimization, '__init__', init)
+    monkeypatch.setattr(transfer, 'evaluate', evaluate)
+    result = stylize(*tiny_pair, extractor=random_extractor, iterations=2, seed=0,
+                     init='content', precision='mixed', **TINY)
+    assert made and alive == [0]
+    assert result.losses['total'] > 0
+
+
 @pytest.mark.slow
 def test_auto_precision_is_resolved_in_the_result(random_extractor, tiny_pair, monkeypatch):
     from tf_style import hardware

@@ -312,8 +312,10 @@ def test_tiled_stylize_equals_untiled(random_extractor, monkeypatch):
     """stylize(tile_size=64) on 96 x 64 px (2 tiles, the paper's layers): the L-BFGS run and its
     result are the untiled one's."""
     from tf_style.transfer import stylize
+    # float32: in mixed precision each tile rounds in bfloat16 on its own (docs/tiling.md), and
+    # `auto` is mixed on CPUs with bfloat16 units.
     options = dict(image_size=96, iterations=2, seed=1, weights='random', tv_weight=1e-2,
-                   extractor=random_extractor)
+                   precision='float32', extractor=random_extractor)
     untiled = stylize(*_content_and_style(), tile_size=0, **options)
     calls = _count_tiled_evaluations(monkeypatch)
     tiled = stylize(*_content_and_style(), tile_size=64, **options)
@@ -332,7 +334,7 @@ def test_automatic_tiles_and_resume(random_extractor, tmp_path, monkeypatch):
     from tf_style.checkpoint import Checkpointer
     from tf_style.transfer import stylize
     # Shallow layers (6 px halos), so that a 64 px tile needs less than the whole 96 x 64 image.
-    options = dict(image_size=96, iterations=3, seed=1, weights='random',
+    options = dict(image_size=96, iterations=3, seed=1, weights='random', precision='float32',
                    content_layers=('block2_conv2',), style_layers=('block1_conv1', 'block2_conv1'),
                    extractor=random_extractor)
     whole = stylize(*_content_and_style(), tile_size=0, **options)
@@ -365,3 +367,31 @@ def test_relative_cost_counts_both_passes_over_the_crops():
     # (80 px halos, cut at the edges); measured 350 s an iteration against 4 x 50 s untiled.
     assert tiling.relative_cost(3072, 4096, 1664, layers) == pytest.approx(
         1.5 * (1744 + 1824 + 848) * (1744 + 1488) / (4096 * 3072))
+
+
+def test_stages_follow_each_pass_over_the_tiles(random_extractor):
+    """on_stage hears every tile of every pass, in order: the targets, then the evaluations of
+    each iteration; an untiled run has no stages."""
+    from tf_style.transfer import stylize
+    options = dict(image_size=96, iterations=2, seed=1, weights='random',
+                   content_layers=('block2_conv2',), style_layers=('block1_conv1',),
+                   extractor=random_extractor)
+    stages = []
+    stylize(*_content_and_style(), tile_size=64, on_stage=stages.append, **options)
+    targets = (tiling.STYLE_TARGETS, tiling.CONTENT_TARGETS)
+    first = [s.what for s in stages if s.iteration == 0]
+    assert set(first) == {*targets, tiling.GRAMS, tiling.GRADIENT}
+    assert max(first.index(what) for what in targets) < first.index(tiling.GRAMS)
+    assert any(s.iteration == 1 and s.what == tiling.GRADIENT for s in stages)
+    tiles = len(tiling.tile_grid(64, 96, 64, ('block2_conv2', 'block1_conv1')))
+    assert tiles == 2 and all(s.tiles == tiles for s in stages if s.what not in targets)
+    previous = None
+    for s in stages:  # each pass counts its tiles from 1 to the last
+        new_pass = previous is None or previous.tile == previous.tiles
+        assert s.tile == (1 if new_pass else previous.tile + 1), (previous, s)
+        previous = s
+    assert previous.tile == previous.tiles
+    assert all(s.size == (64, 96) and s.iterations == 2 for s in stages)
+    stages.clear()
+    stylize(*_content_and_style(), tile_size=0, on_stage=stages.append, **options)
+    assert stages == []

@@ -13,6 +13,7 @@ _EXPORTS = {
     'stylize': 'tf_style.transfer',
     'StylizeResult': 'tf_style.transfer',
     'Progress': 'tf_style.transfer',
+    'Stage': 'tf_style.transfer',
     'CompiledSteps': 'tf_style.optimize',
     'StyleTransferConfig': 'tf_style.config',
     'VGG19Features': 'tf_style.network',

@@ -97,10 +97,10 @@ def initial_image(init: str, content: np.ndarray, style: np.ndarray, seed: int,
 
     `image` is the start for init='image'. `noise_blend` mixes that fraction of white noise in.
     """
-    # White noise, as in the paper: independent uniform pixels over the whole range.
-    noise = np.random.default_rng(seed).uniform(0, 255, content.shape).astype(np.float32)
+    def noise():  # white noise, as in the paper: independent uniform pixels over the whole range
+        return np.random.default_rng(seed).uniform(0, 255, content.shape).astype(np.float32)
     if init == 'noise':
-        return noise
+        return noise()
     if init == 'content':
         start = content.astype(np.float32)
     elif init == 'content_in_style_colors':
@@ -115,7 +115,7 @@ def initial_image(init: str, content: np.ndarray, style: np.ndarray, seed: int,
     else:
         start = images.resize_to(image, content.shape[:2])
     if noise_blend:
-        start = (1 - noise_blend) * start + noise_blend * noise
+        start = (1 - noise_blend) * start + noise_blend * noise()
     return start
 
 

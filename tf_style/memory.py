@@ -24,8 +24,15 @@ from .config import StyleTransferConfig
 # kept so that a test can check that the estimate errs high on each.
 MEASURED_GIB = {('float32', 512): 1.64, ('float32', 1024): 3.98, ('float32', 2048): 14.77,
                 ('mixed', 1024): 3.87, ('mixed', 2048): 11.47}  # long side; examples/tubingen, 4:3
+# Tiled runs: (precision, long side, tile) -> peak GiB (docs/benchmarks.md, "Large images").
+MEASURED_TILED_GIB = {('float32', 2048, 1024): 4.01, ('float32', 4096, 1664): 10.62}
 BASE_BYTES = 1.0 * 2 ** 30
 ACTIVATION_COPIES = 3.5
+# Tiled, a crop's activations cost fewer copies than an untiled image's: the network only runs
+# inside the compiled per-tile functions (untiled, the first L-BFGS evaluation runs eagerly),
+# one pass at a time. Fitted to MEASURED_TILED_GIB (1.1 and 1.2 copies) with a margin; 3.5
+# made `auto` choose tiles a quarter the area that fits (512 px at 8192 x 6144).
+TILED_ACTIVATION_COPIES = 1.6
 
 
 def bytes_per_value(config: StyleTransferConfig) -> float:
@@ -46,17 +53,25 @@ def activation_values(height: int, width: int, config: StyleTransferConfig) -> i
                for name in vgg_layers.LAYERS[:deepest + 1])
 
 
-def network_bytes(height: int, width: int, config: StyleTransferConfig) -> float:
+def network_bytes(height: int, width: int, config: StyleTransferConfig,
+                  copies: float = ACTIVATION_COPIES) -> float:
     """The process's base and VGG19's activations for one height x width input, forward and
-    backward: what the device holds."""
-    return (BASE_BYTES + ACTIVATION_COPIES * activation_values(height, width, config)
-            * bytes_per_value(config))
+    backward: what the device holds. `copies`: TILED_ACTIVATION_COPIES for a tile's crop."""
+    return BASE_BYTES + copies * activation_values(height, width, config) * bytes_per_value(config)
+
+
+def crop_network_bytes(height: int, width: int, tile: int, config: StyleTransferConfig) -> float:
+    """`network_bytes` of the largest crop a run at height x width in tiles of `tile` has."""
+    return network_bytes(crop_side(height, tile, config), crop_side(width, tile, config), config,
+                         TILED_ACTIVATION_COPIES)
 
 
 def state_bytes(height: int, width: int, config: StyleTransferConfig) -> float:
     """The image, its gradient and the optimizer's state, at height x width."""
     pixels = height * width * 3
-    optimizer = (2 * config.lbfgs_history + 4 if config.optimizer == 'lbfgs' else 4) * pixels * 4
+    # L-BFGS: its history, and up to 9 more copies while it steps (measured by
+    # tools/lbfgs_memory: 7-9 at 2048 to 8192 px).
+    optimizer = (2 * config.lbfgs_history + 10 if config.optimizer == 'lbfgs' else 4) * pixels * 4
     return optimizer + 4 * pixels * 4
 
 
@@ -82,8 +97,8 @@ def crop_side(side: int, tile: int, config: StyleTransferConfig) -> int:
 def tiled_estimate_bytes(height: int, width: int, tile: int,
                          config: StyleTransferConfig) -> float:
     """Peak memory of a run at height x width with tiles of `tile` pixels, all in one memory."""
-    return (network_bytes(crop_side(height, tile, config), crop_side(width, tile, config), config)
-            + tiled_host_bytes(height, width, config))
+    return crop_network_bytes(height, width, tile, config) + tiled_host_bytes(height, width,
+                                                                              config)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,8 +119,7 @@ def fits(height: int, width: int, tile: int, config: StyleTransferConfig,
     if not tile:
         return estimate_bytes(height, width, config) <= (
             memory.host if memory.gpu is None else memory.gpu)
-    network = network_bytes(crop_side(height, tile, config), crop_side(width, tile, config),
-                            config)
+    network = crop_network_bytes(height, width, tile, config)
     host = tiled_host_bytes(height, width, config)
     if memory.gpu is None:
         return network + host <= memory.host
@@ -114,16 +128,28 @@ def fits(height: int, width: int, tile: int, config: StyleTransferConfig,
     return network <= memory.gpu and BASE_BYTES + host <= memory.host
 
 
-def available_bytes() -> float:
-    """Memory this process may still use: MemAvailable on Linux, else physical memory."""
+def available_bytes(meminfo: str = '/proc/meminfo',
+                    status: str = '/proc/self/status') -> float:
+    """Memory this process may use in all, on Linux what it holds (VmRSS) and what is still
+    available (MemAvailable); elsewhere physical memory. The estimates are of the whole
+    process, so what it already holds (TensorFlow, the network, the images, when a scale plans
+    its tiles) must not also be counted as taken."""
+    available, held = _kib(meminfo, 'MemAvailable:'), _kib(status, 'VmRSS:')
+    if available is None:
+        return float(os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES'))
+    return (available + (held or 0)) * 1024.0
+
+
+def _kib(path: str, field: str) -> Optional[float]:
+    """A `field: N kB` line of a /proc file, in KiB (None when there is none)."""
     try:
-        with open('/proc/meminfo') as f:
+        with open(path) as f:
             for line in f:
-                if line.startswith('MemAvailable:'):
-                    return float(line.split()[1]) * 1024
+                if line.startswith(field):
+                    return float(line.split()[1])
     except OSError:
         pass
-    return float(os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES'))
+    return None
 
 
 def gpu_available_bytes() -> Optional[float]:
@@ -147,14 +173,19 @@ def _gpu_total_bytes() -> float:
 
 
 # Automatic tiles: the largest of these that fits, smaller ones only when a larger one does not
-# (the halo's share of the work grows as tiles shrink: docs/tiling.md).
-TILE_STEP, SMALLEST_TILE = 128, 128
+# (the halo's share of the work grows as tiles shrink: docs/tiling.md), and none above
+# LARGEST_AUTO_TILE: there the 80 px halos add under 8 % per side, and larger tiles buy little
+# speed for much memory (4096 x 3072: 3072 px tiles 1.56x the untiled evaluation by
+# tiles.relative_cost, 2048 px 1.64x; about 20 against 15 GiB by the estimate).
+TILE_STEP, SMALLEST_TILE, LARGEST_AUTO_TILE = 128, 128, 2048
 
 
 def tile_candidates(height: int, width: int):
     """Tile sides that split a height x width image, largest first: multiples of TILE_STEP (so
-    of every pooling grid) below its long side, down to SMALLEST_TILE."""
-    return range((max(height, width) - 1) // TILE_STEP * TILE_STEP, SMALLEST_TILE - 1, -TILE_STEP)
+    of every pooling grid) below its long side and up to LARGEST_AUTO_TILE, down to
+    SMALLEST_TILE."""
+    largest = min((max(height, width) - 1) // TILE_STEP * TILE_STEP, LARGEST_AUTO_TILE)
+    return range(largest, SMALLEST_TILE - 1, -TILE_STEP)
 
 
 def plan_tile(height: int, width: int, config: StyleTransferConfig,
@@ -223,6 +254,28 @@ def _least_bytes(height: int, width: int, config: StyleTransferConfig,
                estimate_bytes(height, width, config) for tile in plans)
 
 
+# A refusal proposes a shorter L-BFGS history (each pair holds 2 copies of the image) down to
+# FEWEST_PAIRS (the README example ends 1 % lower with 5 than with the default 10; much
+# shorter ones slow L-BFGS down), when with it `auto` gets tiles of GOOD_TILE px or more
+# (smaller ones spend most of their time on halos).
+FEWEST_PAIRS, GOOD_TILE = 5, 1024
+
+
+def _fitting_history(height: int, width: int, config: StyleTransferConfig,
+                     memory: Memory) -> Optional[int]:
+    """The longest L-BFGS history shorter than config's, and at least FEWEST_PAIRS, with which
+    a run at height x width fits `memory` untiled or in tiles of GOOD_TILE px or more; None
+    when there is none."""
+    if config.optimizer != 'lbfgs':
+        return None
+    good = min(GOOD_TILE, max(height, width))
+    for pairs in range(config.lbfgs_history - 1, FEWEST_PAIRS - 1, -1):
+        tile = plan_tile(height, width, config.replace(lbfgs_history=pairs), memory)
+        if tile is not None and (tile == 0 or tile >= good):
+            return pairs
+    return None
+
+
 def style_bytes(style_sizes, crop=lambda height, width: (height, width)) -> float:
     """What computing the style targets holds at once: the largest style image, resized, and its
     forward pass through VGG19 (no gradient), one after another. `crop(height, width)`: the
@@ -247,10 +300,12 @@ def check_fits(height: int, width: int, config: StyleTransferConfig, style_sizes
             config.tile_size, f'with tile_size={config.tile_size}')
         auto = config.tile_size is not None and _least_bytes(
             height, width, config.replace(tile_size=None), memory) is None
+        history = _fitting_history(height, width, config, memory)
         raise TfStyleError(
             f'image_size={config.image_size} needs about {need / 2**30:.1f} GiB of memory {how}; '
             f'{_describe(memory)} available: use image_size={largest} or less'
-            f'{", or leave tile_size unset (tiles that fit)" if auto else ""} '
+            f'{", or leave tile_size unset (tiles that fit)" if auto else ""}'
+            f'{f", or lbfgs_history={history}" if history else ""} '
             '(or check_memory=false)', option='image_size')
     # Tiled, the style targets are computed a tile (and its halo) at a time, too.
     tile = plan_tile(height, width, config, memory)

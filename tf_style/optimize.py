@@ -34,12 +34,12 @@ class Optimization:
 
     `tile_size` > 0: the objective is evaluated tile by tile (objective.evaluator), and the
     image and the optimizer's state are kept in host memory, where an image larger than a
-    GPU's memory fits.
+    GPU's memory fits; `on_tile` follows each evaluation's passes over the tiles (tiling.py).
     """
 
     def __init__(self, objective, extractor, start: np.ndarray, config: StyleTransferConfig,
-                 track_best: bool = False, tile_size: int = 0):
-        self._layers, self.tile_size = config.layers, tile_size
+                 track_best: bool = False, tile_size: int = 0, on_tile=None):
+        self._layers, self.tile_size, self.on_tile = config.layers, tile_size, on_tile
         with tf.device('/CPU:0') if tile_size else contextlib.nullcontext():
             self.image = tf.Variable(start[None], name='image')
             self.best_loss = tf.Variable(np.inf, dtype=tf.float32, trainable=False)
@@ -56,7 +56,8 @@ class Optimization:
     def _use(self, objective, extractor):
         """Sets what the step evaluates."""
         self.objective, self.extractor = objective, extractor
-        self.value_and_gradient = evaluator(objective, extractor, self._layers, self.tile_size)
+        self.value_and_gradient = evaluator(objective, extractor, self._layers, self.tile_size,
+                                            self.on_tile)
 
     def _compile(self):
         # Without autograph: the step's control flow is written as tf.cond and tf.while_loop,
@@ -156,9 +157,11 @@ class CompiledSteps:
         self.grams = {}
 
     def optimization(self, objective, extractor, start: np.ndarray, config: StyleTransferConfig,
-                     track_best: bool = False, tile_size: int = 0) -> Optimization:
+                     track_best: bool = False, tile_size: int = 0,
+                     on_tile=None) -> Optimization:
         if tile_size:  # the tiled evaluation has no compiled targets to swap
-            return Optimization(objective, extractor, start, config, track_best, tile_size)
+            return Optimization(objective, extractor, start, config, track_best, tile_size,
+                                on_tile)
         key = (start.shape, id(extractor), track_best, objective.settings(), config.layers,
                config.optimizer, config.lbfgs_history, config.step_size, config.adam_beta_1,
                config.adam_beta_2, config.adam_epsilon)

@@ -20,84 +20,34 @@ plus its halo, so its memory is bounded by the tile, not the image. See docs/til
 
 `TiledObjective(extractor, objective, tile_size).value_and_gradient(image)` is the evaluation;
 `tiled_features` and `tiled_grams` compute an objective's targets the same way, for content and
-style images too large for one pass of the network.
+style images too large for one pass of the network. Each takes `on_tile(what, done, count)`,
+called after every tile: at poster sizes a pass over the tiles takes minutes.
 """
 
-import dataclasses
-from typing import Dict, List, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
 
 from . import vgg_layers
-from .errors import ConfigError
 from .losses import StyleObjective, content_loss, gram_matrix
-# The halo's geometry is VGG19's, free of TensorFlow (memory.py sizes tiles with it).
+# Where the tiles lie and what they cost, free of TensorFlow (memory.py plans tiles with it).
+from .tiles import PASSES_COST, Tile, relative_cost, tile_grid  # noqa: F401
 from .vgg_layers import pooling_grid, receptive_radius, required_halo  # noqa: F401
 
 
-@dataclasses.dataclass(frozen=True)
-class Tile:
-    """One tile: its interior [y0, y1) x [x0, x1) and the crop around it that the network sees,
-    [cy0, cy1) x [cx0, cx1) (the interior plus the halo, cut at the image's edges)."""
-    y0: int
-    y1: int
-    x0: int
-    x1: int
-    cy0: int
-    cy1: int
-    cx0: int
-    cx1: int
-
-    def owned(self, halvings: int) -> Tuple[int, int, int, int]:
-        """The feature rows and columns [r0, r1) x [c0, c1) this tile owns at a layer with
-        `halvings` poolings, in the whole feature map (valid pooling drops a ragged edge)."""
-        return (self.y0 >> halvings, self.y1 >> halvings,
-                self.x0 >> halvings, self.x1 >> halvings)
-
-    def offsets(self) -> np.ndarray:
-        """The interior in the crop's pixel coordinates: [y0, y1, x0, x1]."""
-        return np.array([self.y0 - self.cy0, self.y1 - self.cy0,
-                         self.x0 - self.cx0, self.x1 - self.cx0], np.int32)
+# What `on_tile` is told each pass over the tiles does.
+STYLE_TARGETS, CONTENT_TARGETS = 'style targets', 'content targets'
+GRAMS, GRADIENT = 'Gram matrices', 'gradient'
+OnTile = Optional[Callable[[str, int, int], None]]
 
 
-# A tile runs forward twice (pass 1, pass 2) and backward once, against one forward and one
-# backward untiled, where the backward costs about a forward: 1.5x before any halo.
-PASSES_COST = 1.5
-
-
-def relative_cost(height: int, width: int, tile_size: int, layers: Sequence[str]) -> float:
-    """An evaluation's predicted cost with `tile_size` (0: untiled) ÷ the untiled one: the two
-    passes over every crop's pixels ("What it costs" in docs/tiling.md)."""
-    if not tile_size:
-        return 1.0
-    crops = sum((t.cy1 - t.cy0) * (t.cx1 - t.cx0)
-                for t in tile_grid(height, width, tile_size, layers))
-    return PASSES_COST * crops / (height * width)
-
-
-def _spans(length: int, tile: int, halo: int):
-    for start in range(0, length, tile):
-        end = min(start + tile, length)
-        yield start, end, max(start - halo, 0), min(end + halo, length)
-
-
-def tile_grid(height: int, width: int, tile_size: int, layers: Sequence[str],
-              halo: int = None) -> List[Tile]:
-    """The tiles of a height x width image for an objective reading `layers`, row by row.
-
-    `tile_size` (pixels of an interior's side) is rounded down to the pooling grid; the last
-    tile of a row or column takes what is left. `halo`: default `required_halo(layers)`.
-    """
-    grid = pooling_grid(layers)
-    if tile_size < grid:
-        raise ConfigError(f'tile_size must be at least {grid} px (the pooling grid of layer '
-                          f'{max(layers, key=vgg_layers.depth)}), got {tile_size}')
-    tile = tile_size // grid * grid
-    halo = required_halo(layers) if halo is None else halo
-    return [Tile(y0, y1, x0, x1, cy0, cy1, cx0, cx1)
-            for y0, y1, cy0, cy1 in _spans(height, tile, halo)
-            for x0, x1, cx0, cx1 in _spans(width, tile, halo)]
+def _each(tiles: List[Tile], what: str, on_tile: OnTile):
+    """The tiles in order, telling `on_tile` (when given) after each one."""
+    for done, tile in enumerate(tiles, 1):
+        yield tile
+        if on_tile is not None:
+            on_tile(what, done, len(tiles))
 
 
 def _owned(features, offsets, halvings):
@@ -180,11 +130,12 @@ class TiledObjective:
     of `StyleObjective.TERMS`) and d total / d image as an H x W x 3 float32 array, equal to the
     untiled ones. (The temporal term reads no network: it is computed on the whole image.)
     The two per-tile functions are compiled once per objective, for every tile shape, so build
-    one per objective and reuse it.
+    one per objective and reuse it. `on_tile(what, done, count)` follows both passes.
     """
 
-    def __init__(self, extractor, objective, tile_size: int):
+    def __init__(self, extractor, objective, tile_size: int, on_tile: OnTile = None):
         self.extractor = extractor
+        self.on_tile = on_tile
         self.objective = objective
         self.tile_size = int(tile_size)
         self.layers = tuple(vgg_layers.canonical(name) for name in objective.layers)
@@ -235,7 +186,7 @@ class TiledObjective:
     def style_terms(self, image: np.ndarray):
         """Pass 1 and the style loss: (style loss, [dL_total / dG per style term])."""
         sums = [0.0] * len(self._style)
-        for tile in self.tiles(*image.shape[:2]):
+        for tile in _each(self.tiles(*image.shape[:2]), GRAMS, self.on_tile):
             grams = self._grams(_crop(image, tile), tf.constant(tile.offsets()),
                                 self._masks(tile))
             sums = [s + g.numpy().astype(np.float64) for s, g in zip(sums, grams)]
@@ -267,7 +218,7 @@ class TiledObjective:
         style, residuals = self.style_terms(image) if self._style else (0.0, [])
         content = tv = 0.0
         gradient = np.zeros_like(image)
-        for tile in self.tiles(*image.shape[:2]):
+        for tile in _each(self.tiles(height, width), GRADIENT, self.on_tile):
             targets = [_owned_slice(target, tile, halvings)
                        for _, target, halvings in self._content]
             c, t, g = self._gradient(_crop(image, tile), tf.constant(tile.offsets()),
@@ -311,15 +262,15 @@ class TiledObjective:
         return dict(zip(terms, values)), gradient
 
 
-def tiled_value_and_gradient(extractor, objective, image: np.ndarray, tile_size: int
-                             ) -> Tuple[Dict[str, float], np.ndarray]:
+def tiled_value_and_gradient(extractor, objective, image: np.ndarray, tile_size: int,
+                             on_tile: OnTile = None) -> Tuple[Dict[str, float], np.ndarray]:
     """One tiled evaluation: `TiledObjective(extractor, objective, tile_size)
     .value_and_gradient(image)`. Build a TiledObjective instead to evaluate repeatedly."""
-    return TiledObjective(extractor, objective, tile_size).value_and_gradient(image)
+    return TiledObjective(extractor, objective, tile_size, on_tile).value_and_gradient(image)
 
 
-def tiled_features(extractor, image: np.ndarray, layers: Sequence[str], tile_size: int
-                   ) -> Dict[str, np.ndarray]:
+def tiled_features(extractor, image: np.ndarray, layers: Sequence[str], tile_size: int,
+                   on_tile: OnTile = None) -> Dict[str, np.ndarray]:
     """`extractor(image[None], layers)` computed tile by tile, as host arrays [1, h, w, C]
     (float32): content targets of an image too large for one forward pass."""
     image = np.asarray(image, np.float32)
@@ -331,7 +282,7 @@ def tiled_features(extractor, image: np.ndarray, layers: Sequence[str], tile_siz
         return [_owned(features[name], offsets, vgg_layers.halvings(name)) for name in layers]
     forward = _compiled(owned)
     result = {}
-    for tile in tile_grid(height, width, tile_size, layers):
+    for tile in _each(tile_grid(height, width, tile_size, layers), CONTENT_TARGETS, on_tile):
         for name, f in zip(layers, forward(_crop(image, tile), tf.constant(tile.offsets()))):
             n = vgg_layers.halvings(name)
             if name not in result:
@@ -342,7 +293,7 @@ def tiled_features(extractor, image: np.ndarray, layers: Sequence[str], tile_siz
 
 
 def tiled_grams(extractor, image: np.ndarray, layers: Sequence[str], tile_size: int,
-                mask: np.ndarray = None) -> Dict[str, tf.Tensor]:
+                mask: np.ndarray = None, on_tile: OnTile = None) -> Dict[str, tf.Tensor]:
     """The Gram matrices per position of `image` at `layers`, [1, C, C] each, computed tile by
     tile: `position_mean_gram` of the untiled features, or with `mask` (H x W) `guided_gram`
     with the mask pooled to each layer as `masks.at_layers` does. Style targets of an image too
@@ -356,7 +307,7 @@ def tiled_grams(extractor, image: np.ndarray, layers: Sequence[str], tile_size: 
         guides = at_layers(mask, layers)
     grams = _owned_grams(extractor, layers)
     sums = [0.0] * len(layers)
-    for tile in tile_grid(height, width, tile_size, layers):
+    for tile in _each(tile_grid(height, width, tile_size, layers), STYLE_TARGETS, on_tile):
         masks = [_owned_slice(None if guides is None else guides[name], tile,
                               vgg_layers.halvings(name)) for name in layers]
         parts = grams(_crop(image, tile), tf.constant(tile.offsets()), masks)

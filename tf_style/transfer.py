@@ -3,11 +3,12 @@
 prepare (settings, inputs at every scale, the network, the seed) -> for each scale of the
 coarse-to-fine schedule: optimise the image from the previous scale's result -> finish (the
 final losses in float32, the output image). Around the paper's algorithm, four named layers:
-precision (precision.py), tiling (images larger than memory: memory.py, tiling.py),
+precision (precision.py), tiling (images larger than memory: memory.py, tiles.py, tiling.py),
 checkpoints (checkpoint.py) and stopping (faults, requests).
 """
 
 import dataclasses
+import gc
 import random
 import time
 from typing import Callable, Dict, List, Optional, Sequence
@@ -16,7 +17,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from . import colour, images, memory, tiling
+from . import colour, images, memory, tiles
 from .config import StyleTransferConfig, check_inputs
 from .errors import ConfigError
 from .inputs import Inputs, as_image, as_images, calibration_set, initial_image, scaled_inputs
@@ -41,6 +42,20 @@ class Progress:
 
 
 @dataclasses.dataclass
+class Stage:
+    """What a stage callback receives after each tile of a tiled scale: at poster sizes a pass
+    over the tiles takes minutes, and a scale's first iteration (its targets, its start point,
+    tracing) a quarter of an hour or more."""
+    iteration: int             # iterations done, counted over all scales
+    iterations: int
+    scale: int
+    size: tuple                # (height, width) of the current scale
+    what: str                  # tiling.STYLE_TARGETS, CONTENT_TARGETS, GRAMS or GRADIENT
+    tile: int                  # tiles done in this pass
+    tiles: int
+
+
+@dataclasses.dataclass
 class StylizeResult:
     image: np.ndarray          # H x W x 3 uint8
     losses: Dict[str, float]   # of the final image, at full size
@@ -60,7 +75,7 @@ def stylize(content, style, *, config: Optional[StyleTransferConfig] = None, ext
             style_masks: Optional[Sequence[np.ndarray]] = None,
             init_image=None, calibration_images=None, temporal_target=None,
             temporal_mask: Optional[np.ndarray] = None, steps: Optional[CompiledSteps] = None,
-            **options) -> StylizeResult:
+            on_stage: Optional[Callable[[Stage], None]] = None, **options) -> StylizeResult:
     """Renders `content` (H x W x 3, 0..255: a numpy array, tf.Tensor or PIL image) in the style
     of `style` (one such image, a list of them, or a batch [N, H, W, 3]).
 
@@ -74,7 +89,8 @@ def stylize(content, style, *, config: Optional[StyleTransferConfig] = None, ext
     `load_extractor`) is built from the config's weights and pooling when not given; with
     `normalize_weights` its weights are normalized on the content and style images as the
     network sees them, plus `calibration_images`. `callback(Progress)` is called every
-    `report_every` iterations (never when 0) and after the last one. `should_stop()` is asked
+    `report_every` iterations (never when 0) and after the last one; `on_stage(Stage)` after
+    every tile of a tiled scale, between iterations and before the first. `should_stop()` is asked
     after every iteration; when it says yes the run saves a checkpoint and returns early with
     `completed=False`. `checkpointer` (a `tf_style.checkpoint.Checkpointer`) saves the run every
     `checkpointer.every` iterations and, with `resume`, continues a saved run of the same inputs
@@ -84,6 +100,7 @@ def stylize(content, style, *, config: Optional[StyleTransferConfig] = None, ext
     run = _prepare(content, style, config, options, extractor, checkpointer, content_masks,
                    style_masks, init_image, calibration_images, temporal_target, temporal_mask)
     run.callback, run.report_every, run.should_stop = callback, report_every, should_stop
+    run.on_stage = on_stage
     run.steps = steps
     run.clock = _Clock(run.done)
     image = None
@@ -112,6 +129,8 @@ class _Run:
     callback: Optional[Callable] = None
     report_every: int = 0
     should_stop: Optional[Callable] = None
+    on_stage: Optional[Callable] = None
+    on_tile: Optional[Callable] = None  # at the current scale, when tiled and on_stage is set
     done: int = 0
     stop_reason: str = ''
     scale: int = 0
@@ -120,7 +139,7 @@ class _Run:
     steps: Optional[CompiledSteps] = None
     objective: object = None
     clock: Optional['_Clock'] = None
-    # Per scale, what an iteration costs relative to the others (pixels x tiling.relative_cost),
+    # Per scale, what an iteration costs relative to the others (pixels x tiles.relative_cost),
     # for the ETA; with each scale's tile size, planned, and actual once it has started.
     costs: Optional[List[float]] = None
     tiles: Optional[List[int]] = None
@@ -199,8 +218,10 @@ def _optimise_scale(run: _Run, scale: int, previous: Optional[np.ndarray]) -> np
     run.scale = scale
     run.tile_size = _tile_size(config, *inputs.content.shape[:2])
     _plan_costs(run)
+    run.on_tile = _stage_reporter(run) if run.tile_size and run.on_stage else None
     run.objective = build_objective(run.precision.network, inputs, config, run.tile_size,
-                                    run.steps.grams if run.steps is not None else None)
+                                    run.steps.grams if run.steps is not None else None,
+                                    run.on_tile)
     start = (initial_image(config.init, inputs.content, inputs.styles[0], run.seed,
                            run.init_image, config.init_noise_blend) if previous is None
              else images.resize_to(previous, inputs.content.shape[:2]))
@@ -208,7 +229,7 @@ def _optimise_scale(run: _Run, scale: int, previous: Optional[np.ndarray]) -> np
     new = run.steps.optimization if run.steps is not None else Optimization
     run.optimization = opt = new(run.objective, run.precision.network, start, config,
                                  track_best=config.keep_best and final_scale,
-                                 tile_size=run.tile_size)
+                                 tile_size=run.tile_size, on_tile=run.on_tile)
     if resuming:
         run.checkpointer.restore(opt.state)
     end = sum(n for _, n in run.schedule[:scale + 1])
@@ -260,15 +281,25 @@ def _plan_costs(run: _Run):
         run.tiles = [None if k == run.scale else _planned_tile(run.config, *size)[0]
                      for k, size in enumerate(sizes)]
     run.tiles[run.scale] = run.tile_size
-    run.costs = [h * w * tiling.relative_cost(h, w, tile, run.config.layers)
+    run.costs = [h * w * tiles.relative_cost(h, w, tile, run.config.layers)
                  for (h, w), tile in zip(sizes, run.tiles)]
+
+
+def _stage_reporter(run: _Run):
+    """Progress layer: `on_tile` (tiling.py) for the current scale, telling run.on_stage."""
+    size = run.scaled[run.scale].content.shape[:2]
+
+    def on_tile(what: str, tile: int, tiles: int):
+        run.on_stage(Stage(run.done, run.total, run.scale, size, what, tile, tiles))
+    return on_tile
 
 
 def _go_on_exact(run: _Run, inputs: Inputs):
     """Precision layer: bfloat16's rounding hides the last decreases of the loss from the line
     search, so a stalled mixed run goes on from here in float32, with its curvature pairs."""
     run.precision.switch_to_exact()
-    run.objective = build_objective(run.precision.network, inputs, run.config, run.tile_size)
+    run.objective = build_objective(run.precision.network, inputs, run.config, run.tile_size,
+                                    on_tile=run.on_tile)
     run.optimization.switch(run.objective, run.precision.network)
     logging.info('stylize: bfloat16 stalled at iteration %d; going on in float32', run.done)
 
@@ -315,14 +346,27 @@ def _finish(run: _Run, image) -> StylizeResult:
     # the last one run: the final one, unless the run stopped early.)
     # L-BFGS holds them when the image is its last point and it ran in float32; else one
     # more evaluation.
-    final = (run.precision.is_exact and run.optimization.held_losses(image)) or evaluate(
+    held = run.precision.is_exact and run.optimization.held_losses(image)
+    if not run.precision.is_exact:
+        _release(run)
+    final = held or evaluate(
         run.precision.exact, run.scaled[run.scale], image, run.config,
-        objective=run.objective if run.precision.is_exact else None, tile_size=run.tile_size)
+        objective=run.objective if run.precision.is_exact else None, tile_size=run.tile_size,
+        on_tile=run.on_tile)
     logging.info('stylize: %d of %d iterations in %.1f s, loss %.4g%s', run.done, run.total,
                  seconds, final['total'], f' ({run.stop_reason})' if run.stop_reason else '')
     return StylizeResult(image=images.to_uint8(run.output(image)), losses=final, seed=run.seed,
                          iterations=run.done, seconds=seconds, config=run.config,
                          completed=not run.stop_reason, stop_reason=run.stop_reason)
+
+
+def _release(run: _Run):
+    """Memory layer: a mixed run's final evaluation in float32 builds its own objective, and
+    needs neither the optimizer's state (L-BFGS: 2 x history copies of the image and more) nor
+    the bfloat16 objective's targets. Freed first, they do not add to its peak, which at poster
+    sizes was the run's. A batch's CompiledSteps keeps its optimizations all the same."""
+    run.optimization = run.objective = None
+    gc.collect()  # the compiled step and its Optimization refer to each other
 
 
 class _Clock:

@@ -22,6 +22,7 @@ import math  # noqa: E402
 import os  # noqa: E402
 import sys  # noqa: E402
 import threading  # noqa: E402
+import time  # noqa: E402
 
 from absl import flags  # noqa: E402
 
@@ -135,6 +136,7 @@ def main(FLAGS):
     stop.running = True
     every = [n for n in (FLAGS.print_every, FLAGS.save_every) if n > 0]
     result = stylize(content, styles, config=config, extractor=extractor, callback=reporter,
+                     on_stage=reporter.stage,
                      report_every=math.gcd(*every) if every else 0, should_stop=stop,
                      checkpointer=checkpointer, content_masks=content_masks,
                      style_masks=style_masks, init_image=init_image,
@@ -212,13 +214,20 @@ def check_memory(config, content, styles):
 
 class Reporter:
     """Progress on stdout: a bar redrawn in place on a terminal, plain lines otherwise; snapshots
-    and TensorBoard summaries."""
+    and TensorBoard summaries. Tiled scales also show their passes over the tiles (`stage`)."""
 
-    def __init__(self, FLAGS, plan):
+    # Without a terminal, a stage line only after this many seconds without a line.
+    STAGE_SECONDS = 60
+
+    def __init__(self, FLAGS, plan, now=time.monotonic):
         self.flags = FLAGS
         self.plan = plan
         self.tty = sys.stdout.isatty()
         self.writer = None
+        self.now = now
+        self.last_line = now()
+        self.unfinished_line = False  # on a terminal: a line being redrawn in place
+        self.rate = ''  # the last progress line's rate and ETA
 
     def open(self):
         if self.flags.logdir:
@@ -250,18 +259,38 @@ class Reporter:
         scale = f'  {p.size[1]}x{p.size[0]}'
         losses = '  '.join(f'{name} {value:.4g}' for name, value in p.losses.items()
                            if value or name == 'total')
-        rate = f'{app.format_rate(p.iterations_per_second)}  ETA {app.format_seconds(p.eta_seconds)}'
+        rate = self.rate = (f'{app.format_rate(p.iterations_per_second)}  '
+                            f'ETA {app.format_seconds(p.eta_seconds)}')
         if self.tty:
-            filled = round(20 * p.iteration / p.iterations)
-            bar = '#' * filled + '.' * (20 - filled)
-            app.say(f'\r[{bar}] {p.iteration}/{p.iterations}{scale}  {losses}  {rate}\x1b[K',
+            app.say(f'\r{_bar(p.iteration, p.iterations)}{scale}  {losses}  {rate}\x1b[K',
                     end='' if p.iteration < p.iterations else '\n')
+            self.unfinished_line = p.iteration < p.iterations
         else:
             app.say(f'iter {p.iteration}/{p.iterations}{scale}  {losses}  {rate}')
+        self.last_line = self.now()
+
+    def stage(self, s):
+        """A tiled scale's pass over its tiles (transfer.Stage), between progress lines."""
+        if self.flags.quiet or not self.flags.print_every:
+            return
+        text = f'{s.size[1]}x{s.size[0]}  {s.what}: {s.tile}/{s.tiles} tiles'
+        if self.tty:
+            app.say(f'\r{_bar(s.iteration, s.iterations)}  {text}  {self.rate}\x1b[K', end='')
+            self.unfinished_line = True
+        elif self.now() - self.last_line >= self.STAGE_SECONDS:
+            app.say(f'iter {s.iteration}/{s.iterations}  {text}')
+            self.last_line = self.now()
 
     def done(self):
+        if self.unfinished_line and not self.flags.quiet:
+            app.say('')
         if self.writer:
             self.writer.close()
+
+
+def _bar(done: int, total: int) -> str:
+    filled = round(20 * done / total)
+    return f'[{"#" * filled}{"." * (20 - filled)}] {done}/{total}'
 
 
 class StopOnSignal:
