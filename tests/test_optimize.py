@@ -327,10 +327,11 @@ def test_a_stalled_mixed_run_goes_on_in_float32(random_extractor, tiny_pair, mon
     assert switches == [('mixed', 'float32')]
 
 
-def test_a_mixed_runs_final_evaluation_frees_the_optimizer_first(random_extractor, tiny_pair,
-                                                                  monkeypatch):
-    """The float32 evaluation that ends a mixed run does not hold the optimizer's state (2 x
-    history copies of the image) at the same time: at poster sizes that was the run's peak."""
+def test_a_tiled_mixed_runs_final_evaluation_frees_the_optimizer_first(
+        random_extractor, tiny_pair, monkeypatch):
+    """The float32 evaluation that ends a tiled mixed run does not hold the optimizer's state
+    (2 x history copies of the image) at the same time: at poster sizes that was the run's
+    peak."""
     import gc
     import weakref
     from tf_style import optimize, transfer
@@ -348,7 +349,7 @@ def test_a_mixed_runs_final_evaluation_frees_the_optimizer_first(random_extracto
     monkeypatch.setattr(optimize.Optimization, '__init__', init)
     monkeypatch.setattr(transfer, 'evaluate', evaluate)
     result = stylize(*tiny_pair, extractor=random_extractor, iterations=2, seed=0,
-                     init='content', precision='mixed', **TINY)
+                     init='content', precision='mixed', tile_size=16, **TINY)
     assert made and alive == [0]
     assert result.losses['total'] > 0
 
