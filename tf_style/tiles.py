@@ -1,7 +1,7 @@
 """Where an image's tiles lie, and what evaluating the objective over them costs.
 
-Free of TensorFlow, so that memory.py can plan tiles before TensorFlow is loaded; tiling.py
-evaluates the objective over them (see its docstring and docs/tiling.md).
+Geometry only, free of TensorFlow (planning code such as the ETA's costs reads it); tiling.py
+evaluates the objective over the tiles (see its docstring and docs/tiling.md).
 """
 
 import dataclasses

@@ -31,7 +31,7 @@ import tensorflow as tf
 
 from . import vgg_layers
 from .losses import StyleObjective, content_loss, gram_matrix
-# Where the tiles lie and what they cost, free of TensorFlow (memory.py plans tiles with it).
+# Where the tiles lie and what they cost (tiles.py: geometry, no TensorFlow).
 from .tiles import PASSES_COST, Tile, relative_cost, tile_grid  # noqa: F401
 from .vgg_layers import pooling_grid, receptive_radius, required_halo  # noqa: F401
 
