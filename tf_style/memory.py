@@ -177,7 +177,7 @@ def _gpu_total_bytes() -> float:
 # (the halo's share of the work grows as tiles shrink: docs/tiling.md), and none above
 # LARGEST_AUTO_TILE: there the 80 px halos add under 8 % per side, and larger tiles buy little
 # speed for much memory (4096 x 3072: 3072 px tiles 1.56x the untiled evaluation by
-# tiles.relative_cost, 2048 px 1.64x; about 20 against 15 GiB by the estimate).
+# tiling.relative_cost, 2048 px 1.64x; about 20 against 15 GiB by the estimate).
 TILE_STEP, SMALLEST_TILE, LARGEST_AUTO_TILE = 128, 128, 2048
 
 

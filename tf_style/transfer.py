@@ -3,7 +3,7 @@
 prepare (settings, inputs at every scale, the network, the seed) -> for each scale of the
 coarse-to-fine schedule: optimise the image from the previous scale's result -> finish (the
 final losses in float32, the output image). Around the paper's algorithm, four named layers:
-precision (precision.py), tiling (images larger than memory: memory.py, tiles.py, tiling.py),
+precision (precision.py), tiling (images larger than memory: memory.py, tiling.py),
 checkpoints (checkpoint.py) and stopping (faults, requests).
 """
 
@@ -17,7 +17,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from . import colour, images, memory, tiles
+from . import colour, images, memory, tiling
 from .config import StyleTransferConfig, check_inputs
 from .errors import ConfigError
 from .inputs import Inputs, as_image, as_images, calibration_set, initial_image, scaled_inputs
@@ -139,7 +139,7 @@ class _Run:
     steps: Optional[CompiledSteps] = None
     objective: object = None
     clock: Optional['_Clock'] = None
-    # Per scale, what an iteration costs relative to the others (pixels x tiles.relative_cost),
+    # Per scale, what an iteration costs relative to the others (pixels x tiling.relative_cost),
     # for the ETA; with each scale's tile size, planned, and actual once it has started.
     costs: Optional[List[float]] = None
     tiles: Optional[List[int]] = None
@@ -281,7 +281,7 @@ def _plan_costs(run: _Run):
         run.tiles = [None if k == run.scale else _planned_tile(run.config, *size)[0]
                      for k, size in enumerate(sizes)]
     run.tiles[run.scale] = run.tile_size
-    run.costs = [h * w * tiles.relative_cost(h, w, tile, run.config.layers)
+    run.costs = [h * w * tiling.relative_cost(h, w, tile, run.config.layers)
                  for (h, w), tile in zip(sizes, run.tiles)]
 
 
