@@ -119,7 +119,7 @@ class _Stylizer(tf.Module):
     def _stylize(self, content, style_targets, iterations, content_weight, style_weight):
         """The optimisation from the content image: {'image': uint8, 'loss': float32}."""
         config = self._config
-        _assert_size(content, config.content_layers + config.style_layers, 'content')
+        content = _assert_size(content, config.content_layers + config.style_layers, 'content')
         shape = tf.shape(content)
         content_features = self.vgg(content[None], config.content_layers)
         # Unit weights: the served ones multiply the terms below.
@@ -173,7 +173,7 @@ class _StyleInput(_Stylizer):
     @tf.function(input_signature=[_CONTENT, _STYLE] + _SETTINGS)
     def with_settings(self, content, style, iterations, content_weight, style_weight):
         style = self._resized_style(style, tf.shape(content))
-        _assert_size(style, self._config.style_layers, 'style')
+        style = _assert_size(style, self._config.style_layers, 'style')
         features = self.vgg(style[None], self._config.style_layers)
         targets = {name: position_mean_gram(features[name])
                    for name in self._config.style_layers}
@@ -212,9 +212,13 @@ class _FixedStyle(_Stylizer):
 
 
 def _assert_size(image, layers, what):
-    """Fails the call (InvalidArgumentError) for an image too small for `layers`."""
+    """`image`, once checked: fails the call (InvalidArgumentError) for an image too small for
+    `layers`. The network must read the returned tensor: nothing orders a graph's convolutions
+    after an assert they do not depend on, and one may fail first with a cryptic error."""
     need = 2 ** max(map(vgg_layers.halvings, layers))
-    tf.debugging.assert_greater_equal(
+    check = tf.debugging.assert_greater_equal(
         tf.reduce_min(tf.shape(image)[:2]), need,
         message=f'the {what} image needs a short side of at least {need} px for layer '
                 f'{max(layers, key=vgg_layers.depth)}')
+    with tf.control_dependencies([check]):
+        return tf.identity(image)
