@@ -46,3 +46,63 @@ def test_a_batch_is_refused_without_an_output_dir_or_with_single_run_flags(tmp_p
                 f'--output_dir={tmp_path}', f'--checkpoint_dir={tmp_path}', *FAST)
     assert r.returncode == 2 and '--checkpoint_dir is for one content image' in r.stderr
     assert os.listdir(tmp_path) == []
+
+
+def test_jobs_one_per_core_as_many_as_fit_and_one_on_a_gpu():
+    from tf_style.cli.batch import plan_jobs
+    from tf_style.errors import TfStyleError
+    GiB = 2 ** 30
+    assert plan_jobs(0, images=8, cores=2, gpu=False, available=20 * GiB, per_image=GiB) == 2
+    assert plan_jobs(0, images=8, cores=16, gpu=False, available=20 * GiB, per_image=GiB) == 8
+    assert plan_jobs(0, images=3, cores=16, gpu=False, available=20 * GiB, per_image=GiB) == 3
+    assert plan_jobs(0, images=8, cores=16, gpu=False, available=5 * GiB, per_image=2 * GiB) == 2
+    assert plan_jobs(0, images=8, cores=16, gpu=False, available=GiB, per_image=2 * GiB) == 1
+    assert plan_jobs(0, images=8, cores=16, gpu=True, available=20 * GiB, per_image=GiB) == 1
+    assert plan_jobs(3, images=8, cores=2, gpu=True, available=20 * GiB, per_image=GiB) == 3
+    with pytest.raises(TfStyleError, match=r'jobs=4 needs about 8.0 GiB.*use jobs=2') as e:
+        plan_jobs(4, images=8, cores=16, gpu=False, available=5 * GiB, per_image=2 * GiB)
+    assert e.value.option == 'jobs'
+
+
+def test_too_many_jobs_are_refused_before_any_work(tmp_path):
+    content = os.path.join(EXAMPLES, 'tubingen.jpg')
+    r = run_bin('stylize', f'--content={content}', f'--content={STYLE}', f'--style={STYLE}',
+                f'--output_dir={tmp_path}', '--weights=random', '--image_size=2048',
+                '--jobs=100000')
+    assert r.returncode == 2 and '--jobs=100000 needs about' in r.stderr, r.stderr
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.slow
+def test_a_stopped_batch_keeps_what_it_wrote_and_a_rerun_goes_on(tmp_path):
+    """Two images at a time; Ctrl-C once the first is written: the written stay, the two being
+    stylized are not written (a re-run would skip a half-done one), the re-run does the rest."""
+    import signal
+    import subprocess
+    import sys
+    from conftest import ROOT
+    photos, out = tmp_path / 'photos', tmp_path / 'out'
+    photos.mkdir(), out.mkdir()
+    rng = np.random.default_rng(0)
+    for k in range(6):
+        Image.fromarray(rng.integers(0, 255, (40, 48 + 8 * k, 3), np.uint8)).save(
+            photos / f'p{k}.png')
+    args = [f'--content={photos}', f'--style={STYLE}', f'--output_dir={out}', '--jobs=2',
+            '--weights=random', '--image_size=48', '--seed=0']
+    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, 'bin', 'stylize'), *args,
+                             '--iterations=60'], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                            env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2'))
+    for line in proc.stdout:
+        if line.startswith('wrote '):
+            proc.send_signal(signal.SIGINT)
+            break
+    stdout, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 130, stderr
+    assert 'Traceback' not in stderr and 'run the same command again' in stderr
+    written = sorted(os.listdir(out))
+    assert 1 <= len(written) < 6 and all(name.endswith('.png') for name in written)
+    r = run_bin('stylize', *args, '--iterations=2')
+    assert r.returncode == 0, r.stderr
+    assert f'skipping {len(written)}' in r.stdout and '2 at a time' in r.stdout
+    assert sorted(os.listdir(out)) == [f'p{k}.png' for k in range(6)]

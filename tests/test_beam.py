@@ -218,3 +218,17 @@ def test_the_stylize_beam_command(tmp_path):
     assert sorted(os.listdir(out)) == ['errors.jsonl', 'p0.png', 'p1.png']
     assert r.stdout.startswith('wrote 2 image(s)') and '1 failed' in r.stdout
     assert 'bad.png' in r.stderr.splitlines()[-1]
+
+
+@pytest.mark.parametrize('args, threads', [
+    (['--direct_num_workers=2', '--direct_running_mode=multi_processing'], '4'),
+    (['--direct_num_workers=0', '--direct_running_mode=multi_threading'], '1'),
+    (['--direct_num_workers=3', '--direct_running_mode=multi_processing'], '2'),
+    (['--direct_num_workers=2'], None),  # in_memory: one worker
+    (['--runner=DataflowRunner', '--direct_num_workers=2',
+      '--direct_running_mode=multi_processing'], None)])
+def test_direct_workers_share_the_cores(monkeypatch, args, threads):
+    from tf_style.cli.stylize_beam import share_threads
+    monkeypatch.delenv('TF_NUM_INTRAOP_THREADS', raising=False)
+    share_threads(PipelineOptions(flags=args), cores=8)
+    assert os.environ.get('TF_NUM_INTRAOP_THREADS') == threads

@@ -8,6 +8,7 @@ appealing results"), and cut after the deepest layer a call asks for. Its convol
 `FrozenConv2D`: the same function, with a faster input gradient.
 """
 
+import threading
 from typing import Optional
 
 import tensorflow as tf
@@ -21,6 +22,9 @@ from .weights import load_vgg19
 # ImageNet channel means in BGR order, as Keras' and Caffe's VGG preprocessing subtract them.
 CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 POOLINGS = ('avg', 'max')
+# A batch stylizes several images at once in threads that share one network (cli/batch.py): its
+# variants and models are built once, by whichever thread asks first.
+_BUILDING = threading.RLock()
 
 
 class VGG19Features:
@@ -71,12 +75,13 @@ class VGG19Features:
 
     def with_precision(self, precision: str) -> 'VGG19Features':
         """The same network computing in `precision` ('float32' or 'mixed'); built once."""
-        if precision not in self._variants:
-            variant = VGG19Features(self._vgg19, self.pooling, precision, self.normalized,
-                                    self.matmul_convs)
-            variant._variants = self._variants
-            self._variants[precision] = variant
-        return self._variants[precision]
+        with _BUILDING:
+            if precision not in self._variants:
+                variant = VGG19Features(self._vgg19, self.pooling, precision, self.normalized,
+                                        self.matmul_convs)
+                variant._variants = self._variants
+                self._variants[precision] = variant
+            return self._variants[precision]
 
     def with_plain_convs(self) -> 'VGG19Features':
         """The same network with every convolution a conv2d (no shifted matmuls)."""
@@ -88,11 +93,12 @@ class VGG19Features:
     def model(self, layers):
         """A Keras model from the input to `layers` (canonical names); shares the weights."""
         layers = tuple(layers)
-        if layers not in self._models:
-            self._models[layers] = keras.Model(
-                self._input, {name: self._tensors[name] for name in layers},
-                name='vgg19_' + self.pooling)
-        return self._models[layers]
+        with _BUILDING:
+            if layers not in self._models:
+                self._models[layers] = keras.Model(
+                    self._input, {name: self._tensors[name] for name in layers},
+                    name='vgg19_' + self.pooling)
+            return self._models[layers]
 
     @property
     def variables(self):

@@ -1,9 +1,12 @@
-"""stylize over many content images in one process: the network is built once, one bad image
-is reported and skipped, and a re-run skips the results that exist."""
+"""stylize over many content images in one process: the network is built once, several images
+are stylized at once (--jobs), one bad image is reported and skipped, a stop (Ctrl-C, SIGTERM)
+keeps what is written, and a re-run skips the results that exist."""
 
+import concurrent.futures
 import glob
 import os
 import sys
+import threading
 import time
 
 from .. import images, outputs
@@ -49,7 +52,24 @@ def output_path(output_dir: str, content: str) -> str:
     return os.path.join(output_dir, os.path.splitext(os.path.basename(content))[0] + '.png')
 
 
-def run(FLAGS, contents):
+def plan_jobs(requested: int, images: int, cores: int, gpu: bool, available: float,
+              per_image: float) -> int:
+    """How many images a batch stylizes at once: `requested`, or when 0 as many as there are
+    cores (each image then computes on its own share of them: one image's operations do not
+    keep several cores busy, several images' do), that fit the `available` bytes at
+    `per_image` each and that there are images; one on a GPU, which runs one step at a time."""
+    fitting = max(1, int(available // per_image))
+    if requested:
+        if requested > fitting:
+            raise TfStyleError(f'jobs={requested} needs about {requested * per_image / 2**30:.1f}'
+                               f' GiB of memory at this image_size, '
+                               f'{available / 2**30:.1f} GiB available: use jobs={fitting} or '
+                               'less', option='jobs')
+        return requested
+    return 1 if gpu else max(1, min(cores, fitting, images))
+
+
+def run(FLAGS, contents, stop):
     given = [name for name in SINGLE_RUN_FLAGS if FLAGS[name].present]
     if given:
         raise TfStyleError(f'--{given[0]} is for one content image, not a batch')
@@ -72,28 +92,78 @@ def run(FLAGS, contents):
                 'replaces them)')
 
     app.load_tensorflow()
+    jobs = _jobs(FLAGS, config, len(todo))
     from ..network import build_extractor
-    from ..transfer import stylize
     extractor = None if config.normalize_weights else build_extractor(config.weights,
                                                                         config.pooling)
-    from ..optimize import CompiledSteps
-    steps = CompiledSteps()  # images of one size share their compiled steps
-    start, failed = time.perf_counter(), []
-    for k, (content, out) in enumerate(todo, 1):
-        app.say(f'[{k}/{len(todo)}] {content}')
-        try:
-            result = stylize(images.load_image(content), styles, config=config,
-                             extractor=extractor, init_image=init_image, steps=steps)
-            images.save_image(out, result.image)
-        except TfStyleError as e:
-            failed.append(content)
-            app.tell(f'{content}: {app.flag_message(e)}')
-            continue
-        app.say(f'wrote {out} in {app.format_seconds(result.seconds)}, loss '
-                f'{result.losses["total"]:.4g}')
-    done = len(todo) - len(failed)
-    app.say(f'wrote {done} of {len(todo)} image(s) to {FLAGS.output_dir} in '
-            f'{app.format_seconds(time.perf_counter() - start)}' +
-            (f'; failed: {", ".join(failed)}' if failed else ''))
+    start = time.perf_counter()
+    stop.running = True
+    results = _stylize_all(todo, jobs, stop, lambda content, steps: stylize_one(
+        content, styles, config, extractor, init_image, steps, stop))
+    written = [content for content, status in results if status == 'written']
+    failed = [content for content, status in results if status == 'failed']
+    summary = (f'wrote {len(written)} of {len(todo)} image(s) to {FLAGS.output_dir} in '
+               f'{app.format_seconds(time.perf_counter() - start)}')
+    if stop.signal:
+        app.tell(f'{summary}: stopped, the unfinished images not written (run the same command '
+                 'again to go on)')
+        sys.exit(128 + stop.signal)
+    app.say(summary + (f'; failed: {", ".join(failed)}' if failed else ''))
     if failed:
         sys.exit(1)
+
+
+def _jobs(FLAGS, config, images_todo: int) -> int:
+    """--jobs as plan_jobs decides it, with TensorFlow's threads shared out among the jobs."""
+    from .. import memory
+    cores = os.cpu_count() or 1
+    one = memory.estimate_bytes(config.image_size, config.image_size, config) - memory.BASE_BYTES
+    jobs = plan_jobs(FLAGS.jobs, images_todo, cores, memory.gpu_available_bytes() is not None,
+                     memory.available_bytes() - memory.BASE_BYTES, one)
+    if jobs > 1:
+        import tensorflow as tf
+        tf.config.threading.set_intra_op_parallelism_threads(max(1, cores // jobs))
+        app.say(f'{images_todo} image(s), {jobs} at a time')
+    return jobs
+
+
+def stylize_one(content, styles, config, extractor, init_image, steps, stop):
+    from ..transfer import stylize
+    return stylize(images.load_image(content), styles, config=config, extractor=extractor,
+                   init_image=init_image, steps=steps, should_stop=stop)
+
+
+def _stylize_all(todo, jobs: int, stop, stylize):
+    """[(content, 'written' | 'failed' | 'stopped')] for `todo` [(content, output)], `jobs`
+    images at a time, each thread keeping its own compiled steps (their style Grams shared);
+    none starts once `stop()` says so."""
+    from ..optimize import CompiledSteps
+    grams, local, printing = {}, threading.local(), threading.Lock()
+
+    def say(message, tell=False):
+        with printing:
+            (app.tell if tell else app.say)(message)
+
+    def one(k, content, out):
+        if stop():
+            return content, 'stopped'
+        if not hasattr(local, 'steps'):  # images of one size share their compiled steps
+            local.steps = CompiledSteps()
+            local.steps.grams = grams
+        say(f'[{k}/{len(todo)}] {content}')
+        try:
+            result = stylize(content, local.steps)
+        except TfStyleError as e:
+            say(f'{content}: {app.flag_message(e)}', tell=True)
+            return content, 'failed'
+        if not result.completed and stop():
+            return content, 'stopped'
+        images.save_image(out, result.image)
+        say(f'wrote {out} in {app.format_seconds(result.seconds)}, loss '
+            f'{result.losses["total"]:.4g}')
+        return content, 'written'
+
+    with concurrent.futures.ThreadPoolExecutor(jobs) as pool:
+        futures = [pool.submit(one, k, content, out)
+                   for k, (content, out) in enumerate(todo, 1)]
+        return [future.result() for future in futures]

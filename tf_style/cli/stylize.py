@@ -44,6 +44,10 @@ def define_flags(fv):
     flags.DEFINE_string('output_dir', None, 'Batch: where each content image\'s result goes, '
                         'named after it (.png); existing results are skipped unless '
                         '--overwrite.', flag_values=fv)
+    flags.DEFINE_integer('jobs', 0, 'Batch: images stylized at once, TensorFlow\'s threads '
+                         'shared among them (0: one per CPU core, as many as fit in memory; 1 '
+                         'on a GPU). Results can differ in the last bits with the threads.',
+                         lower_bound=0, flag_values=fv)
     flags.DEFINE_multi_string('style', None, 'Style image (painting); repeat the flag for '
                               'several (blended, or one per mask region).', required=True,
                               flag_values=fv)
@@ -95,7 +99,8 @@ def _config_names():
 def main(FLAGS):
     contents = batch.expand(FLAGS.content)
     if len(contents) > 1 or FLAGS.output_dir or contents != FLAGS.content:
-        return batch.run(FLAGS, contents)
+        return batch.run(FLAGS, contents, StopOnSignal(
+            'stopping after this iteration; unfinished images are not written'))
     FLAGS.content = contents[0]
     stop = StopOnSignal()
     init, init_file = batch.init_setting(FLAGS.init)
@@ -301,7 +306,8 @@ class StopOnSignal:
     handler would wait for it to return, and merge two Ctrl-Cs into one).
     """
 
-    def __init__(self):
+    def __init__(self, first: str = 'saving after this iteration'):
+        self.first = first  # what the first signal does
         self.signal = None
         # Before the run starts there is nothing to save: a signal then ends the process.
         self.running = False
@@ -319,8 +325,7 @@ class StopOnSignal:
                 temporary.remove_all()
                 os._exit(128 + signum)
             self.signal = signum
-            app.tell(f'{name}: saving after this iteration (Ctrl-C again to quit at once)',
-                     flush_line=True)
+            app.tell(f'{name}: {self.first} (Ctrl-C again to quit at once)', flush_line=True)
 
     def __call__(self):
         return self.signal is not None

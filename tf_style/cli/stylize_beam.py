@@ -54,6 +54,8 @@ def main(FLAGS, beam_args=()):
         from apache_beam.options.pipeline_options import PipelineOptions
     except ImportError:
         raise TfStyleError("stylize-beam needs Apache Beam: pip install 'tf_style[beam]'") from None
+    pipeline_options = PipelineOptions(list(beam_args))
+    share_threads(pipeline_options)
     app.load_tensorflow()  # the DirectRunner's in-process workers
     from ..beam import pipeline_counts, stylize_pipeline
     options = {name: getattr(config, name) for name in CONFIG_FLAGS}
@@ -61,7 +63,7 @@ def main(FLAGS, beam_args=()):
     os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
     if not any(a.startswith('--default_sdk_harness_log_level') for a in beam_args):
         beam_args = [*beam_args, '--default_sdk_harness_log_level=WARNING']
-    result = stylize_pipeline(PipelineOptions(list(beam_args)), FLAGS.input_pattern,
+    result = stylize_pipeline(pipeline_options, FLAGS.input_pattern,
                               FLAGS.style, FLAGS.output_dir, overwrite=FLAGS.overwrite, **options)
     counts = pipeline_counts(result)
     app.say(f'wrote {counts["written"]} image(s) to {FLAGS.output_dir}, skipped '
@@ -74,3 +76,20 @@ def main(FLAGS, beam_args=()):
                 failure = json.loads(line)
                 app.tell(f'{failure["input"]}: {failure["error"]}')
         sys.exit(1)
+
+
+def share_threads(pipeline_options, cores: int = None):
+    """The DirectRunner's workers on this machine share its cores: each worker's TensorFlow gets
+    cores / workers threads (TF_NUM_INTRAOP_THREADS, which worker processes inherit), as
+    stylize's --jobs does, rather than every worker all of them. Other runners' workers are
+    machines of their own."""
+    from apache_beam.options.pipeline_options import DirectOptions, StandardOptions
+    runner = pipeline_options.view_as(StandardOptions).runner
+    direct = pipeline_options.view_as(DirectOptions)
+    if (runner or 'direct').lower() not in ('direct', 'directrunner') or \
+            direct.direct_running_mode not in ('multi_threading', 'multi_processing'):
+        return
+    cores = cores or os.cpu_count() or 1
+    workers = direct.direct_num_workers or cores  # Beam's 0: one per core
+    if workers > 1:
+        os.environ.setdefault('TF_NUM_INTRAOP_THREADS', str(max(1, cores // workers)))
