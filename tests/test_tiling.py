@@ -395,3 +395,31 @@ def test_stages_follow_each_pass_over_the_tiles(random_extractor):
     stages.clear()
     stylize(*_content_and_style(), tile_size=0, on_stage=stages.append, **options)
     assert stages == []
+
+
+@pytest.mark.slow
+def test_a_stop_between_tiles_keeps_the_last_iteration_and_resumes(random_extractor, tmp_path):
+    """A stop request heard between the tiles of an iteration's evaluation ends the run there,
+    mid-pass: the image and the checkpoint are the last finished iteration's, and the resumed
+    run ends where an uninterrupted one does."""
+    from tf_style.checkpoint import Checkpointer
+    from tf_style.transfer import stylize
+    options = dict(image_size=96, seed=1, weights='random', precision='float32', tile_size=64,
+                   content_layers=('block2_conv2',), style_layers=('block1_conv1',),
+                   extractor=random_extractor)
+    two = stylize(*_content_and_style(), iterations=2, **options)
+    whole = stylize(*_content_and_style(), iterations=3, **options)
+    stages = []
+    first = stylize(*_content_and_style(), iterations=3, on_stage=stages.append,
+                    should_stop=lambda: any(s.iteration == 2 and s.what == tiling.GRADIENT
+                                            for s in stages),
+                    checkpointer=Checkpointer(str(tmp_path), every=0), **options)
+    assert not first.completed and first.iterations == 2
+    last = stages[-1]
+    assert last.iteration == 2 and last.what == tiling.GRADIENT and last.tile < last.tiles
+    assert np.array_equal(first.image, two.image)
+    assert first.losses['total'] == pytest.approx(two.losses['total'], rel=TOLERANCE)
+    rest = stylize(*_content_and_style(), iterations=3,
+                   checkpointer=Checkpointer(str(tmp_path), resume=True), **options)
+    assert rest.completed and rest.iterations == 3
+    assert np.array_equal(rest.image, whole.image)

@@ -26,6 +26,9 @@ from .optimize import CompiledSteps, NumericalFault, Optimization
 from .precision import Precision
 
 
+STOPPED = 'stopped on request'  # StylizeResult.stop_reason when should_stop said so
+
+
 @dataclasses.dataclass
 class Progress:
     """What a progress callback receives: where the run stands."""
@@ -58,7 +61,8 @@ class Stage:
 @dataclasses.dataclass
 class StylizeResult:
     image: np.ndarray          # H x W x 3 uint8
-    losses: Dict[str, float]   # of the final image, at full size
+    # Of the final image, at full size; a tiled run that stopped early: as its optimizer held them.
+    losses: Dict[str, float]
     seed: int
     iterations: int
     seconds: float
@@ -91,8 +95,9 @@ def stylize(content, style, *, config: Optional[StyleTransferConfig] = None, ext
     network sees them, plus `calibration_images`. `callback(Progress)` is called every
     `report_every` iterations (never when 0) and after the last one; `on_stage(Stage)` after
     every tile of a tiled scale, between iterations and before the first. `should_stop()` is asked
-    after every iteration; when it says yes the run saves a checkpoint and returns early with
-    `completed=False`. `checkpointer` (a `tf_style.checkpoint.Checkpointer`) saves the run every
+    after every iteration, and in a tiled scale after every tile of an iteration's evaluations
+    (that iteration is then dropped); when it says yes the run saves a checkpoint of its last
+    finished iteration and returns early with `completed=False`. `checkpointer` (a `tf_style.checkpoint.Checkpointer`) saves the run every
     `checkpointer.every` iterations and, with `resume`, continues a saved run of the same inputs
     and settings. `steps` (a `CompiledSteps`, shared by the runs of a batch or a video) keeps
     the compiled steps, which a later run of the same settings and size reuses.
@@ -130,7 +135,9 @@ class _Run:
     report_every: int = 0
     should_stop: Optional[Callable] = None
     on_stage: Optional[Callable] = None
-    on_tile: Optional[Callable] = None  # at the current scale, when tiled and on_stage is set
+    on_tile: Optional[Callable] = None  # at the current scale, when tiled: _tile_callback
+    stepping: bool = False       # inside an iteration's step, where a stop may cut it short
+    interrupted: bool = False    # a stop request cut a tiled evaluation short
     done: int = 0
     stop_reason: str = ''
     scale: int = 0
@@ -218,7 +225,7 @@ def _optimise_scale(run: _Run, scale: int, previous: Optional[np.ndarray]) -> np
     run.scale = scale
     run.tile_size = _tile_size(config, *inputs.content.shape[:2])
     _plan_costs(run)
-    run.on_tile = _stage_reporter(run) if run.tile_size and run.on_stage else None
+    run.on_tile = _tile_callback(run) if run.tile_size else None
     run.objective = build_objective(run.precision.network, inputs, config, run.tile_size,
                                     run.steps.grams if run.steps is not None else None,
                                     run.on_tile)
@@ -234,7 +241,11 @@ def _optimise_scale(run: _Run, scale: int, previous: Optional[np.ndarray]) -> np
         run.checkpointer.restore(opt.state)
     end = sum(n for _, n in run.schedule[:scale + 1])
     while run.done < end:
-        losses = opt.step()
+        losses = _step(run, opt)
+        if losses is None:  # stopped within the iteration: it did not happen
+            run.stop_reason = STOPPED
+            _save(run)
+            break
         run.done += 1
         run.clock.iteration_done(scale, run.done)
         if run.done < end and run.precision.should_switch(opt):
@@ -285,13 +296,37 @@ def _plan_costs(run: _Run):
                  for (h, w), tile in zip(sizes, run.tiles)]
 
 
-def _stage_reporter(run: _Run):
-    """Progress layer: `on_tile` (tiling.py) for the current scale, telling run.on_stage."""
+def _tile_callback(run: _Run):
+    """`on_tile` (tiling.py) for the current, tiled, scale. Progress layer: tells run.on_stage.
+    Stopping layer: a stop request is heard between the tiles of an iteration's evaluations,
+    which at poster sizes take minutes each, not only after the iteration."""
     size = run.scaled[run.scale].content.shape[:2]
 
     def on_tile(what: str, tile: int, tiles: int):
-        run.on_stage(Stage(run.done, run.total, run.scale, size, what, tile, tiles))
+        if run.on_stage is not None:
+            run.on_stage(Stage(run.done, run.total, run.scale, size, what, tile, tiles))
+        if run.stepping and run.should_stop is not None and run.should_stop():
+            run.interrupted = True
+            raise _Interrupted()
     return on_tile
+
+
+class _Interrupted(Exception):
+    """A stop request heard between tiles (_tile_callback)."""
+
+
+def _step(run: _Run, opt: Optimization):
+    """One iteration's losses; None when a stop request cut it short. The optimizer's state is
+    then the last iteration's: L-BFGS and Adam assign it only after their evaluations."""
+    run.stepping = True
+    try:
+        return opt.step()
+    except (_Interrupted, tf.errors.OpError):  # from a compiled step, through tf.py_function
+        if not run.interrupted:
+            raise
+        return None
+    finally:
+        run.stepping = False
 
 
 def _go_on_exact(run: _Run, inputs: Inputs):
@@ -313,7 +348,7 @@ def _stop_reason(run: _Run, end: int) -> str:
     except NumericalFault as e:
         return str(e)
     if run.done < run.total and run.should_stop is not None and run.should_stop():
-        return 'stopped on request'
+        return STOPPED
     return ''
 
 
@@ -347,7 +382,11 @@ def _finish(run: _Run, image) -> StylizeResult:
     # L-BFGS holds them when the image is its last point and it ran in float32; else one
     # more evaluation.
     held = run.precision.is_exact and run.optimization.held_losses(image)
-    if not run.precision.is_exact and run.tile_size:
+    if run.stop_reason and run.tile_size:
+        # A tiled run that stops does not wait for one more evaluation (at poster sizes, in
+        # float32, a quarter of an hour): it reports what the optimizer holds, in its precision.
+        held = run.optimization.held_losses(image) or {'total': float('nan')}
+    if not held and not run.precision.is_exact and run.tile_size:
         _release(run)
     final = held or evaluate(
         run.precision.exact, run.scaled[run.scale], image, run.config,

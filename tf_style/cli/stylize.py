@@ -299,14 +299,15 @@ def _bar(done: int, total: int) -> str:
 
 
 class StopOnSignal:
-    """First SIGINT/SIGTERM: finish the iteration, save, exit non-zero. Second: exit now.
+    """First SIGINT/SIGTERM: finish the iteration (a tiled one: drop it at the next tile), save,
+    exit non-zero. Second: exit now.
 
     The signals are blocked in every thread and taken by one thread in sigwait(), so a signal
     is seen at once even while the main thread is inside a long TensorFlow call (a Python
     handler would wait for it to return, and merge two Ctrl-Cs into one).
     """
 
-    def __init__(self, first: str = 'saving after this iteration'):
+    def __init__(self, first: str = 'saving after this iteration or tile'):
         self.first = first  # what the first signal does
         self.signal = None
         # Before the run starts there is nothing to save: a signal then ends the process.
