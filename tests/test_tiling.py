@@ -348,8 +348,9 @@ def test_automatic_tiles_and_resume(random_extractor, tmp_path, monkeypatch):
     monkeypatch.setattr(memory, 'SMALLEST_TILE', 64)
     monkeypatch.setattr(memory, 'TILE_STEP', 64)
     calls = _count_tiled_evaluations(monkeypatch)
-    stops = []
-    first = stylize(*_content_and_style(), should_stop=lambda: stops.append(1) or len(stops) >= 2,
+    stages = []  # a stop is heard between tiles too: stop once the third iteration starts
+    first = stylize(*_content_and_style(), on_stage=stages.append,
+                    should_stop=lambda: any(s.iteration == 2 for s in stages),
                     checkpointer=Checkpointer(str(tmp_path), every=0), **options)
     assert calls and not first.completed and first.iterations == 2
     rest = stylize(*_content_and_style(), checkpointer=Checkpointer(str(tmp_path), resume=True),
