@@ -32,6 +32,23 @@ def run_bin(name, *args, env=None, timeout=600):
                           capture_output=True, text=True, env=full_env, timeout=timeout, cwd=ROOT)
 
 
+def start_and_signal(args, signals, at='iter 3/'):
+    """Starts bin/stylize, sends `signals` 20 ms apart once it prints a line starting with `at`;
+    returns (exit status, stderr)."""
+    import time
+    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, 'bin', 'stylize'),
+                             *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, cwd=ROOT, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2'))
+    for line in proc.stdout:
+        if line.startswith(at):
+            for sig in signals:
+                proc.send_signal(sig)
+                time.sleep(0.02)
+            break
+    _, stderr = proc.communicate(timeout=300)
+    return proc.returncode, stderr
+
+
 @pytest.fixture(scope='session')
 def random_extractor():
     from tf_style.network import build_extractor

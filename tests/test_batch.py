@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import EXAMPLES, run_bin
+from conftest import EXAMPLES, run_bin, start_and_signal
 
 STYLE = os.path.join(EXAMPLES, 'starry_night.jpg')
 FAST = ('--weights=random', '--image_size=32', '--iterations=1', '--seed=0')
@@ -78,9 +78,6 @@ def test_a_stopped_batch_keeps_what_it_wrote_and_a_rerun_goes_on(tmp_path):
     """Two images at a time; Ctrl-C once the first is written: the written stay, the two being
     stylized are not written (a re-run would skip a half-done one), the re-run does the rest."""
     import signal
-    import subprocess
-    import sys
-    from conftest import ROOT
     photos, out = tmp_path / 'photos', tmp_path / 'out'
     photos.mkdir(), out.mkdir()
     rng = np.random.default_rng(0)
@@ -89,16 +86,8 @@ def test_a_stopped_batch_keeps_what_it_wrote_and_a_rerun_goes_on(tmp_path):
             photos / f'p{k}.png')
     args = [f'--content={photos}', f'--style={STYLE}', f'--output_dir={out}', '--jobs=2',
             '--weights=random', '--image_size=48', '--seed=0']
-    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, 'bin', 'stylize'), *args,
-                             '--iterations=60'], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, cwd=ROOT,
-                            env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2'))
-    for line in proc.stdout:
-        if line.startswith('wrote '):
-            proc.send_signal(signal.SIGINT)
-            break
-    stdout, stderr = proc.communicate(timeout=300)
-    assert proc.returncode == 130, stderr
+    status, stderr = start_and_signal([*args, '--iterations=60'], [signal.SIGINT], at='wrote ')
+    assert status == 130, stderr
     assert 'Traceback' not in stderr and 'run the same command again' in stderr
     written = sorted(os.listdir(out))
     assert 1 <= len(written) < 6 and all(name.endswith('.png') for name in written)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import EXAMPLES, run_bin
+from conftest import EXAMPLES, run_bin, start_and_signal
 
 TINY = ['--image_size=32', '--iterations=3', '--weights=random', '--seed=1', '--print_every=1']
 
@@ -261,26 +261,6 @@ def test_contact_sheet(tmp_path):
         assert im.size[0] == 3 * (32 + 4) + 4     # three columns of 32 px tiles
     r = run_bin('contact_sheet', '--weights=random', '--output', out)
     assert r.returncode == 2 and 'exists' in last_line(r.stderr)
-
-
-def start_and_signal(args, signals, at='iter 3/'):
-    """Starts bin/stylize, sends `signals` 20 ms apart once it prints `at`; returns (exit
-    status, stderr)."""
-    import time
-    import subprocess
-    import sys
-    from conftest import ROOT
-    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, 'bin', 'stylize'),
-                             *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, cwd=ROOT, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2'))
-    for line in proc.stdout:
-        if line.startswith(at):
-            for sig in signals:
-                proc.send_signal(sig)
-                time.sleep(0.02)
-            break
-    _, stderr = proc.communicate(timeout=300)
-    return proc.returncode, stderr
 
 
 @pytest.mark.slow

@@ -98,7 +98,7 @@ def run(FLAGS, contents, stop):
                                                                         config.pooling)
     start = time.perf_counter()
     stop.running = True
-    results = _stylize_all(todo, jobs, stop, lambda content, steps: stylize_one(
+    results = _stylize_all(todo, jobs, stop, lambda content, steps: _stylize_one(
         content, styles, config, extractor, init_image, steps, stop))
     written = [content for content, status in results if status == 'written']
     failed = [content for content, status in results if status == 'failed']
@@ -127,7 +127,7 @@ def _jobs(FLAGS, config, images_todo: int) -> int:
     return jobs
 
 
-def stylize_one(content, styles, config, extractor, init_image, steps, stop):
+def _stylize_one(content, styles, config, extractor, init_image, steps, stop):
     from ..transfer import stylize
     return stylize(images.load_image(content), styles, config=config, extractor=extractor,
                    init_image=init_image, steps=steps, should_stop=stop)
