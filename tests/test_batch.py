@@ -59,6 +59,9 @@ def test_jobs_one_per_core_as_many_as_fit_and_one_on_a_gpu():
     assert plan_jobs(0, images=8, cores=16, gpu=False, available=GiB, per_image=2 * GiB) == 1
     assert plan_jobs(0, images=8, cores=16, gpu=True, available=20 * GiB, per_image=GiB) == 1
     assert plan_jobs(3, images=8, cores=2, gpu=True, available=20 * GiB, per_image=GiB) == 3
+    unchecked = float('inf')  # --check_memory=false
+    assert plan_jobs(0, images=8, cores=4, gpu=False, available=unchecked, per_image=GiB) == 4
+    assert plan_jobs(9, images=8, cores=4, gpu=False, available=unchecked, per_image=GiB) == 9
     with pytest.raises(TfStyleError, match=r'jobs=4 needs about 8.0 GiB.*use jobs=2') as e:
         plan_jobs(4, images=8, cores=16, gpu=False, available=5 * GiB, per_image=2 * GiB)
     assert e.value.option == 'jobs'
@@ -70,6 +73,7 @@ def test_too_many_jobs_are_refused_before_any_work(tmp_path):
                 f'--output_dir={tmp_path}', '--weights=random', '--image_size=2048',
                 '--jobs=100000')
     assert r.returncode == 2 and '--jobs=100000 needs about' in r.stderr, r.stderr
+    assert '--check_memory=false' in r.stderr
     assert os.listdir(tmp_path) == []
 
 

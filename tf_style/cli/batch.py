@@ -58,15 +58,15 @@ def plan_jobs(requested: int, images: int, cores: int, gpu: bool, available: flo
     cores (each image then computes on its own share of them: one image's operations do not
     keep several cores busy, several images' do), that fit the `available` bytes at
     `per_image` each and that there are images; one on a GPU, which runs one step at a time."""
-    fitting = max(1, int(available // per_image))
+    fitting = max(1.0, available / per_image)  # inf with check_memory=false
     if requested:
         if requested > fitting:
             raise TfStyleError(f'jobs={requested} needs about {requested * per_image / 2**30:.1f}'
                                f' GiB of memory at this image_size, '
-                               f'{available / 2**30:.1f} GiB available: use jobs={fitting} or '
-                               'less', option='jobs')
+                               f'{available / 2**30:.1f} GiB available: use jobs={int(fitting)} or '
+                               'less (or check_memory=false)', option='jobs')
         return requested
-    return 1 if gpu else max(1, min(cores, fitting, images))
+    return 1 if gpu else int(max(1, min(cores, fitting, images)))
 
 
 def run(FLAGS, contents, stop):
@@ -118,8 +118,10 @@ def _jobs(FLAGS, config, images_todo: int) -> int:
     from .. import memory
     cores = os.cpu_count() or 1
     one = memory.estimate_bytes(config.image_size, config.image_size, config) - memory.BASE_BYTES
+    available = (memory.available_bytes() - memory.BASE_BYTES if FLAGS.check_memory
+                 else float('inf'))
     jobs = plan_jobs(FLAGS.jobs, images_todo, cores, memory.gpu_available_bytes() is not None,
-                     memory.available_bytes() - memory.BASE_BYTES, one)
+                     available, one)
     if jobs > 1:
         import tensorflow as tf
         tf.config.threading.set_intra_op_parallelism_threads(max(1, cores // jobs))
