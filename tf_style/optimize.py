@@ -148,13 +148,14 @@ class CompiledSteps:
 
     Holds the `capacity` most recently used: each keeps its image and optimizer state (L-BFGS:
     2 x history copies of the image) in memory. `grams` keeps the style images' Gram matrices
-    (objective.build_objective's `known_grams`), so that a batch computes them once.
+    (objective.build_objective's `known_grams`), so that a batch computes them once; several
+    CompiledSteps (a batch's threads) may share one dict.
     """
 
-    def __init__(self, capacity: int = 4):
+    def __init__(self, capacity: int = 4, grams: dict = None):
         self.capacity = capacity
         self._kept = collections.OrderedDict()
-        self.grams = {}
+        self.grams = {} if grams is None else grams
 
     def optimization(self, objective, extractor, start: np.ndarray, config: StyleTransferConfig,
                      track_best: bool = False, tile_size: int = 0,

@@ -97,8 +97,8 @@ def stylize(content, style, *, config: Optional[StyleTransferConfig] = None, ext
     every tile of a tiled scale, between iterations and before the first. `should_stop()` is asked
     after every iteration, and in a tiled scale after every tile of an iteration's evaluations
     (that iteration is then dropped); when it says yes the run saves a checkpoint of its last
-    finished iteration and returns early with `completed=False`. `checkpointer` (a `tf_style.checkpoint.Checkpointer`) saves the run every
-    `checkpointer.every` iterations and, with `resume`, continues a saved run of the same inputs
+    finished iteration and returns early with `completed=False`. `checkpointer` (a
+    `tf_style.checkpoint.Checkpointer`) saves the run every `checkpointer.every` iterations and, with `resume`, continues a saved run of the same inputs
     and settings. `steps` (a `CompiledSteps`, shared by the runs of a batch or a video) keeps
     the compiled steps, which a later run of the same settings and size reuses.
     """
@@ -379,13 +379,7 @@ def _finish(run: _Run, image) -> StylizeResult:
     seconds = run.clock.elapsed()
     # Reported in float32 whatever the precision of the run, so that runs compare. (`scale` is
     # the last one run: the final one, unless the run stopped early.)
-    # L-BFGS holds them when the image is its last point and it ran in float32; else one
-    # more evaluation.
-    held = run.precision.is_exact and run.optimization.held_losses(image)
-    if run.stop_reason and run.tile_size:
-        # A tiled run that stops does not wait for one more evaluation (at poster sizes, in
-        # float32, a quarter of an hour): it reports what the optimizer holds, in its precision.
-        held = run.optimization.held_losses(image) or {'total': float('nan')}
+    held = _held_losses(run, image)
     if not held and not run.precision.is_exact and run.tile_size:
         _release(run)
     final = held or evaluate(
@@ -397,6 +391,16 @@ def _finish(run: _Run, image) -> StylizeResult:
     return StylizeResult(image=images.to_uint8(run.output(image)), losses=final, seed=run.seed,
                          iterations=run.done, seconds=seconds, config=run.config,
                          completed=not run.stop_reason, stop_reason=run.stop_reason)
+
+
+def _held_losses(run: _Run, image) -> Optional[dict]:
+    """The final losses when no evaluation is needed for them: L-BFGS holds them when `image`
+    is its last point and it ran in float32. A tiled run that stopped does not wait for one
+    more evaluation (at poster sizes, in float32, a quarter of an hour): it reports what the
+    optimizer holds, in its precision."""
+    if run.stop_reason and run.tile_size:
+        return run.optimization.held_losses(image) or {'total': float('nan')}
+    return run.optimization.held_losses(image) if run.precision.is_exact else None
 
 
 def _release(run: _Run):

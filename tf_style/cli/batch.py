@@ -94,12 +94,14 @@ def run(FLAGS, contents, stop):
     app.load_tensorflow()
     jobs = _jobs(FLAGS, config, len(todo))
     from ..network import build_extractor
+    from ..transfer import stylize
     extractor = None if config.normalize_weights else build_extractor(config.weights,
                                                                         config.pooling)
     start = time.perf_counter()
     stop.running = True
-    results = _stylize_all(todo, jobs, stop, lambda content, steps: _stylize_one(
-        content, styles, config, extractor, init_image, steps, stop))
+    results = _stylize_all(todo, jobs, stop, lambda content, steps: stylize(
+        images.load_image(content), styles, config=config, extractor=extractor,
+        init_image=init_image, steps=steps, should_stop=stop))
     written = [content for content, status in results if status == 'written']
     failed = [content for content, status in results if status == 'failed']
     summary = (f'wrote {len(written)} of {len(todo)} image(s) to {FLAGS.output_dir} in '
@@ -129,16 +131,10 @@ def _jobs(FLAGS, config, images_todo: int) -> int:
     return jobs
 
 
-def _stylize_one(content, styles, config, extractor, init_image, steps, stop):
-    from ..transfer import stylize
-    return stylize(images.load_image(content), styles, config=config, extractor=extractor,
-                   init_image=init_image, steps=steps, should_stop=stop)
-
-
 def _stylize_all(todo, jobs: int, stop, stylize):
     """[(content, 'written' | 'failed' | 'stopped')] for `todo` [(content, output)], `jobs`
-    images at a time, each thread keeping its own compiled steps (their style Grams shared);
-    none starts once `stop()` says so."""
+    images at a time by `stylize(content, steps)`, each thread keeping its own compiled steps
+    (their style Grams shared); none starts once `stop()` says so."""
     from ..optimize import CompiledSteps
     grams, local, printing = {}, threading.local(), threading.Lock()
 
@@ -150,8 +146,7 @@ def _stylize_all(todo, jobs: int, stop, stylize):
         if stop():
             return content, 'stopped'
         if not hasattr(local, 'steps'):  # images of one size share their compiled steps
-            local.steps = CompiledSteps()
-            local.steps.grams = grams
+            local.steps = CompiledSteps(grams=grams)
         say(f'[{k}/{len(todo)}] {content}')
         try:
             result = stylize(content, local.steps)
