@@ -147,6 +147,9 @@ def test_tiled_equals_untiled(random_extractor, name):
     if name == 'masks':
         assert len(objective.regions) == 2
     _assert_equal(untiled, tiled)
+    if name in ('one_style_tv', 'masks'):  # the value alone: one forward pass over the tiles
+        value = tiling.TiledObjective(random_extractor, objective, TILE).value(_image(10))
+        assert all(abs(value[k] - v) <= TOLERANCE * abs(v) for k, v in untiled[0].items())
 
 
 @pytest.mark.slow
@@ -180,14 +183,18 @@ def test_too_small_a_halo_is_caught(random_extractor, monkeypatch):
 
 
 def test_one_tile_is_the_untiled_evaluation(random_extractor):
-    """A tile as large as the image: the same losses and gradient, on a small image."""
+    """A tile as large as the image: the same losses and gradient, on a small image, in one
+    pass (the largest tile, here the only one, completes the Gram sums itself)."""
     config = StyleTransferConfig(weights='random', style_layers=('block1_conv1', 'block2_conv1'),
                                  content_layers=('block2_conv2',), tv_weight=1e-2)
     objective = build_objective(random_extractor, Inputs(_smooth(1, 40, 48), [_image(2, 32, 32)]),
                                 config)
     image = _image(5, 40, 48)
+    passes = []
     _assert_equal(_untiled(random_extractor, objective, image),
-                  tiling.tiled_value_and_gradient(random_extractor, objective, image, 64))
+                  tiling.tiled_value_and_gradient(random_extractor, objective, image, 64,
+                                                  lambda *told: passes.append(told)))
+    assert passes == [(tiling.GRADIENT, 1, 1)]
 
 
 def test_temporal_term_tiled(random_extractor):
@@ -221,7 +228,7 @@ def test_each_tile_function_is_traced_once(random_extractor):
     assert len({(t.cy1 - t.cy0, t.cx1 - t.cx0) for t in tiled.tiles(40, 52)}) > 2
     for seed in (5, 6):
         tiled.value_and_gradient(_image(seed, 40, 52))
-    assert tiled._grams.compiled.experimental_get_tracing_count() == 1
+    assert tiled._forward.compiled.experimental_get_tracing_count() == 1
     assert tiled._gradient.compiled.experimental_get_tracing_count() == 1
 
 
@@ -363,11 +370,11 @@ def test_automatic_tiles_and_resume(random_extractor, tmp_path, monkeypatch):
 def test_relative_cost_counts_both_passes_over_the_crops():
     layers = StyleTransferConfig().layers
     assert tiling.relative_cost(3072, 4096, 0, layers) == 1.0
-    assert tiling.relative_cost(300, 400, 512, layers) == tiling.PASSES_COST  # one tile, no halo
+    assert tiling.relative_cost(300, 400, 512, layers) == 1.0  # one tile, no halo: one pass
     # 4096 x 3072 in 1664 px tiles (3 x 2): crop widths 1744 + 1824 + 848, heights 1744 + 1488
-    # (80 px halos, cut at the edges); measured 350 s an iteration against 4 x 50 s untiled.
+    # (80 px halos, cut at the edges); the largest crop (1824 x 1744) runs forward once.
     assert tiling.relative_cost(3072, 4096, 1664, layers) == pytest.approx(
-        1.5 * (1744 + 1824 + 848) * (1744 + 1488) / (4096 * 3072))
+        (1.5 * (1744 + 1824 + 848) * (1744 + 1488) - 0.5 * 1824 * 1744) / (4096 * 3072))
 
 
 def test_stages_follow_each_pass_over_the_tiles(random_extractor):
@@ -385,7 +392,13 @@ def test_stages_follow_each_pass_over_the_tiles(random_extractor):
     assert max(first.index(what) for what in targets) < first.index(tiling.GRAMS)
     assert any(s.iteration == 1 and s.what == tiling.GRADIENT for s in stages)
     tiles = len(tiling.tile_grid(64, 96, 64, ('block2_conv2', 'block1_conv1')))
-    assert tiles == 2 and all(s.tiles == tiles for s in stages if s.what not in targets)
+    assert tiles == 2 and all(s.tiles == tiles for s in stages if s.what == tiling.GRADIENT)
+    # The largest tile runs in both passes at once: pass 1 has the others. After the last
+    # gradient, only a mixed run's final float32 losses: its targets, one pass over all tiles.
+    last = max(i for i, s in enumerate(stages) if s.what == tiling.GRADIENT)
+    assert all(s.tiles == tiles - 1 for s in stages[:last] if s.what == tiling.GRAMS)
+    assert all(s.what in targets or (s.what == tiling.GRAMS and s.tiles == tiles)
+               for s in stages[last + 1:])
     previous = None
     for s in stages:  # each pass counts its tiles from 1 to the last
         new_pass = previous is None or previous.tile == previous.tiles

@@ -119,15 +119,13 @@ def evaluate(extractor, inputs: Inputs, image, config: StyleTransferConfig,
     """The objective's terms for `image` (H x W x 3, the content's size), as floats.
 
     `objective`: the one already built from `inputs` with this extractor, if any. `tile_size`
-    > 0: computed tile by tile (with the gradient, which tiled costs no more memory), telling
-    `on_tile` (see tiling.py).
+    > 0: computed tile by tile, telling `on_tile` (see tiling.py).
     """
     objective = objective or build_objective(extractor, inputs, config, tile_size,
                                              on_tile=on_tile)
     if tile_size:
         from .tiling import TiledObjective
-        return TiledObjective(extractor, objective, tile_size, on_tile).value_and_gradient(
-            image)[0]
+        return TiledObjective(extractor, objective, tile_size, on_tile).value(image)
     image = tf.constant(np.asarray(image, np.float32)[None])
     return floats(losses_at(objective, extractor, image, config.layers))
 

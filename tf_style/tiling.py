@@ -13,9 +13,11 @@ plus its halo, so its memory is bounded by the tile, not the image. See docs/til
 - Content (equation 1) and total variation are sums over positions: each tile adds its owned
   part, and its gradient.
 - Style (equation 4) is a function of the whole image's Gram matrices, G = sum over tiles of the
-  owned positions' Grams. Pass 1 sums them (forward only); the loss and dL/dG then follow on the
-  host. Pass 2 backpropagates <dL/dG, G_tile> through each tile, whose gradient is the tile's
-  exact share of dL/dx, because dL/dx = sum_t dL/dG . dG_t/dx.
+  owned positions' Grams. Pass 1 sums them (forward only); the loss and dL/dG then follow (in
+  float64). Pass 2 backpropagates <dL/dG, G_tile> through each tile, whose gradient is the
+  tile's exact share of dL/dx, because dL/dx = sum_t dL/dG . dG_t/dx. The largest tile is in
+  both passes at once: pass 1 leaves it out, and its pass 2 adds its own Grams to the sums
+  before dL/dG (a constant of the backward pass), so it runs forward once, not twice.
 - Gradients of overlapping halos are summed into the image's gradient.
 
 `TiledObjective(extractor, objective, tile_size).value_and_gradient(image)` is the evaluation;
@@ -56,25 +58,29 @@ class Tile:
         return (self.y0 >> halvings, self.y1 >> halvings,
                 self.x0 >> halvings, self.x1 >> halvings)
 
+    def pixels(self) -> int:
+        """The crop's pixels: what the network computes for this tile."""
+        return (self.cy1 - self.cy0) * (self.cx1 - self.cx0)
+
     def offsets(self) -> np.ndarray:
         """The interior in the crop's pixel coordinates: [y0, y1, x0, x1]."""
         return np.array([self.y0 - self.cy0, self.y1 - self.cy0,
                          self.x0 - self.cx0, self.x1 - self.cx0], np.int32)
 
 
-# A tile runs forward twice (pass 1, pass 2) and backward once, against one forward and one
-# backward untiled, where the backward costs about a forward: 1.5x before any halo.
+# Per evaluation every crop runs forward and backward (pass 2), and every crop but the largest
+# also forward alone (pass 1; the largest runs once for both passes), against one forward and
+# one backward untiled, where the backward costs about a forward: up to 1.5x before any halo.
 PASSES_COST = 1.5
 
 
 def relative_cost(height: int, width: int, tile_size: int, layers: Sequence[str]) -> float:
     """An evaluation's predicted cost with `tile_size` (0: untiled) ÷ the untiled one: the two
-    passes over every crop's pixels ("What it costs" in docs/tiling.md)."""
+    passes over the crops' pixels ("What it costs" in docs/tiling.md)."""
     if not tile_size:
         return 1.0
-    crops = sum((t.cy1 - t.cy0) * (t.cx1 - t.cx0)
-                for t in tile_grid(height, width, tile_size, layers))
-    return PASSES_COST * crops / (height * width)
+    crops = [t.pixels() for t in tile_grid(height, width, tile_size, layers)]
+    return (PASSES_COST * sum(crops) - (PASSES_COST - 1) * max(crops)) / (height * width)
 
 
 def _spans(length: int, tile: int, halo: int):
@@ -188,12 +194,17 @@ def _crop(image, tile):
     return tf.constant(image[None, tile.cy0:tile.cy1, tile.cx0:tile.cx1])
 
 
+def _added(sums, grams):
+    """Gram sums accumulated on the host in float64."""
+    return [s + g.numpy().astype(np.float64) for s, g in zip(sums, grams)]
+
+
 class TiledObjective:
     """A `StyleObjective` evaluated tile by tile on host images (H x W x 3 float32, RGB 0..255).
 
     `value_and_gradient(image)` -> (losses, gradient): the objective's terms as floats (the keys
     of `StyleObjective.TERMS`) and d total / d image as an H x W x 3 float32 array, equal to the
-    untiled ones. (The temporal term reads no network: it is computed on the whole image.)
+    untiled ones; `value(image)` the terms alone, for a third of the work. (The temporal term reads no network: it is computed on the whole image.)
     The two per-tile functions are compiled once per objective, for every tile shape, so build
     one per objective and reuse it. `on_tile(what, done, count)` follows both passes.
     """
@@ -215,7 +226,7 @@ class TiledObjective:
                             for _, _, mask, _ in self._style]
         self._content = [(name, target, vgg_layers.halvings(name))
                          for name, target in objective.content_targets.items()]
-        self._grams = _owned_grams(extractor, [name for name, *_ in self._style])
+        self._forward = _compiled(self._tile_terms)
         self._gradient = _compiled(self._tile_gradient)
 
     def tiles(self, height: int, width: int) -> List[Tile]:
@@ -223,55 +234,113 @@ class TiledObjective:
 
     # ---- the per-tile functions (graphs) ----
 
-    def _tile_gradient(self, crop, offsets, content_targets, masks, residuals):
-        """Pass 2: the tile's content and TV terms, and the gradient of its share of the total:
-        its content and TV terms plus sum over style terms of <dL/dG, G_tile>."""
+    def _tile_terms(self, crop, offsets, content_targets, masks):
+        """A tile's owned share of each term: the unnormalised Gram [1, C, C] of every style
+        term, its content and TV terms (pass 1, and the value alone)."""
         objective = self.objective
+        features = self.extractor(crop, layers=self.layers)
+        grams = []
+        for (name, _, _, halvings), mask in zip(self._style, masks):
+            f = _owned(features[name], offsets, halvings)
+            grams.append(gram_matrix(f if mask is None else f * mask))
+        content = tf.constant(0.0)
+        for (name, _, halvings), target in zip(self._content, content_targets):
+            content += objective.content_layer_weights[name] * content_loss(
+                _owned(features[name], offsets, halvings), target)
+        tv = _owned_tv(crop, offsets) if objective.tv_weight else tf.constant(0.0)
+        return grams, content, tv
+
+    def _tile_gradient(self, crop, offsets, content_targets, masks, sums, norms, own):
+        """Pass 2: the tile's terms, and the gradient of its share of the total: its content
+        and TV terms plus sum over style terms of <dL/dG, G_tile>.
+
+        dL/dG (and the style loss) follow from the whole image's Grams: `sums` (float64, one per
+        style term) plus, where `own` is 1, this tile's own, which pass 1 left out; their
+        divisors are `norms`. Returns (style, content, tv, the tile's Grams, the gradient)."""
+        o = self.objective
         with tf.GradientTape() as tape:
             tape.watch(crop)
-            features = self.extractor(crop, layers=self.layers)
-            content = tf.constant(0.0)
-            for (name, _, halvings), target in zip(self._content, content_targets):
-                content += objective.content_layer_weights[name] * content_loss(
-                    _owned(features[name], offsets, halvings), target)
-            style = tf.constant(0.0)
-            for (name, _, _, halvings), mask, residual in zip(self._style, masks, residuals):
-                f = _owned(features[name], offsets, halvings)
-                style += tf.reduce_sum(residual * gram_matrix(f if mask is None else f * mask))
-            tv = _owned_tv(crop, offsets) if objective.tv_weight else tf.constant(0.0)
-            share = objective.content_weight * content + style + objective.tv_weight * tv
-        return content, tv, tape.gradient(share, crop)
+            grams, content, tv = self._tile_terms(crop, offsets, content_targets, masks)
+            style, residuals = self._style_terms(
+                [total + own * tf.cast(g, tf.float64) for total, g in zip(sums, grams)], norms)
+            share = o.content_weight * content + o.tv_weight * tv + sum(
+                (tf.reduce_sum(r * g) for r, g in zip(residuals, grams)), tf.constant(0.0))
+        return style, content, tv, grams, tape.gradient(share, crop)
 
-    # ---- the host side ----
-
-    def _masks(self, tile):
-        """The owned part of each style term's mask (None where the term has none)."""
-        return [_owned_slice(mask, tile, halvings) for _, _, mask, halvings in self._style]
-
-    def style_terms(self, image: np.ndarray):
-        """Pass 1 and the style loss: (style loss, [dL_total / dG per style term])."""
-        sums = [0.0] * len(self._style)
-        for tile in _each(self.tiles(*image.shape[:2]), GRAMS, self.on_tile):
-            grams = self._grams(_crop(image, tile), tf.constant(tile.offsets()),
-                                self._masks(tile))
-            sums = [s + g.numpy().astype(np.float64) for s, g in zip(sums, grams)]
-        style, residuals = 0.0, []
-        height, width = image.shape[:2]
-        for (name, _, _, halvings), gram, target, mask_norm in zip(
-                self._style, sums, self._targets, self._mask_norms):
-            # Normalised as position_mean_gram (no mask) or guided_gram divide the whole Gram.
-            norm = (height >> halvings) * (width >> halvings) if mask_norm is None else mask_norm
+    def _style_terms(self, grams, norms):
+        """The style loss and [dL_total / dG per style term] (constants: no gradient flows
+        through them) from the whole image's Gram sums, in float64."""
+        style, residuals = tf.constant(0.0, tf.float64), []
+        for (name, *_), gram, target, norm in zip(self._style, grams, self._targets,
+                                                  tf.unstack(norms, len(self._style))):
             n = target.shape[-1]
             difference = gram / norm - target
             weight = self.objective.style_layer_weights[name]
-            style += weight * float(np.sum(np.square(difference))) / (4.0 * n * n)
-            residuals.append(tf.constant(
-                (self.objective.style_weight * weight * 2.0 / (4.0 * n * n * norm)) * difference,
-                tf.float32))
+            style += weight * tf.reduce_sum(tf.square(difference)) / (4.0 * n * n)
+            residuals.append(tf.stop_gradient(tf.cast(
+                (self.objective.style_weight * weight * 2.0 / (4.0 * n * n)) * difference / norm,
+                tf.float32)))
         return style, residuals
 
+    # ---- the host side ----
+
+    def _inputs(self, image, tile):
+        """The per-tile functions' first arguments for `tile`: its crop, offsets, the owned
+        parts of the content targets, and of each style term's mask (None where it has none)."""
+        return (_crop(image, tile), tf.constant(tile.offsets()),
+                [_owned_slice(target, tile, halvings) for _, target, halvings in self._content],
+                [_owned_slice(mask, tile, halvings) for _, _, mask, halvings in self._style])
+
+    def _norms(self, height: int, width: int):
+        """Each style term's Gram divisor: its positions (position_mean_gram) or, with a mask,
+        the sum of the mask's squares (guided_gram)."""
+        return tf.constant([(height >> halvings) * (width >> halvings) if norm is None else norm
+                            for (_, _, _, halvings), norm in zip(self._style, self._mask_norms)],
+                           tf.float64)
+
     def value_and_gradient(self, image: np.ndarray) -> Tuple[Dict[str, float], np.ndarray]:
-        """The objective's terms at `image` (H x W x 3) and d total / d image (H x W x 3)."""
+        """The objective's terms at `image` (H x W x 3) and d total / d image (H x W x 3).
+
+        Pass 1 sums the Gram matrices of every tile but the largest; the largest then runs
+        once for both passes (its own Grams complete the sums inside its gradient's graph),
+        saving one forward pass of the largest crop; pass 2 does the rest."""
+        image = self._checked(image)
+        height, width = image.shape[:2]
+        tiles = self.tiles(height, width)
+        fused = max(tiles, key=Tile.pixels)
+        sums, _, _ = self._pass_1(image, [tile for tile in tiles if tile is not fused])
+        norms = self._norms(height, width)
+        content = tv = 0.0
+        gradient = np.zeros_like(image)
+        for tile in _each([fused] + [tile for tile in tiles if tile is not fused], GRADIENT,
+                          self.on_tile):
+            own = tf.constant(1.0 if tile is fused else 0.0, tf.float64)
+            s, c, t, grams, g = self._gradient(*self._inputs(image, tile), sums, norms, own)
+            if tile is fused:
+                style, sums = float(s), _added(sums, grams)
+            content += float(c)
+            tv += float(t)
+            gradient[tile.cy0:tile.cy1, tile.cx0:tile.cx1] += g.numpy()[0]
+        return self._losses(image, content, style, tv, gradient), gradient
+
+    def value(self, image: np.ndarray) -> Dict[str, float]:
+        """The objective's terms at `image` (H x W x 3), without the gradient: one forward pass
+        over the tiles."""
+        image = self._checked(image)
+        sums, content, tv = self._pass_1(image, self.tiles(*image.shape[:2]))
+        style, _ = self._style_terms(sums, self._norms(*image.shape[:2]))
+        return self._losses(image, content, float(style), tv)
+
+    def _pass_1(self, image, tiles):
+        """The Gram sums (float64, per style term), content and TV terms over `tiles`."""
+        sums = [np.zeros(target.shape, np.float64) for target in self._targets]
+        content = tv = 0.0
+        for tile in _each(tiles, GRAMS, self.on_tile):
+            grams, c, t = self._forward(*self._inputs(image, tile))
+            sums, content, tv = _added(sums, grams), content + float(c), tv + float(t)
+        return sums, content, tv
+
+    def _checked(self, image) -> np.ndarray:
         image = np.asarray(image, np.float32)
         if image.ndim != 3:
             raise ValueError(f'image must be H x W x 3, got shape {image.shape}')
@@ -280,33 +349,26 @@ class TiledObjective:
             if tuple(target.shape[1:3]) != (height >> n, width >> n):
                 raise ValueError(f'image of {height} x {width} px for an objective built for '
                                  f'another size ({name}: {tuple(target.shape[1:3])} positions)')
-        style, residuals = self.style_terms(image) if self._style else (0.0, [])
-        content = tv = 0.0
-        gradient = np.zeros_like(image)
-        for tile in _each(self.tiles(height, width), GRADIENT, self.on_tile):
-            targets = [_owned_slice(target, tile, halvings)
-                       for _, target, halvings in self._content]
-            c, t, g = self._gradient(_crop(image, tile), tf.constant(tile.offsets()),
-                                     targets, self._masks(tile), residuals)
-            content += float(c)
-            tv += float(t)
-            gradient[tile.cy0:tile.cy1, tile.cx0:tile.cx1] += g.numpy()[0]
+        return image
+
+    def _losses(self, image, content, style, tv, gradient=None) -> Dict[str, float]:
+        """All the terms and their total; the temporal term's gradient goes into `gradient`."""
         temporal = self._temporal(image, gradient)
         o = self.objective
-        losses = {'content': content, 'style': style, 'tv': tv, 'temporal': temporal,
-                  'total': o.content_weight * content + o.style_weight * style +
-                  o.tv_weight * tv + o.temporal_weight * temporal}
-        return losses, gradient
+        return {'content': content, 'style': style, 'tv': tv, 'temporal': temporal,
+                'total': o.content_weight * content + o.style_weight * style +
+                o.tv_weight * tv + o.temporal_weight * temporal}
 
     def _temporal(self, image, gradient) -> float:
         """The temporal term (per pixel, no network: on the host, whole), its gradient added to
-        `gradient`; as losses.temporal_loss, 1/D sum c (x - w)^2."""
+        `gradient` (when given); as losses.temporal_loss, 1/D sum c (x - w)^2."""
         o = self.objective
         if not o.temporal_weight:
             return 0.0
         difference = image - np.asarray(o.temporal_target)[0]
         weighted = np.asarray(o.temporal_mask)[0] * difference
-        gradient += (2.0 * o.temporal_weight / image.size) * weighted
+        if gradient is not None:
+            gradient += (2.0 * o.temporal_weight / image.size) * weighted
         return float(np.sum(weighted * difference, dtype=np.float64)) / image.size
 
     def tensor_value_and_gradient(self, image):
@@ -376,7 +438,7 @@ def tiled_grams(extractor, image: np.ndarray, layers: Sequence[str], tile_size: 
         masks = [_owned_slice(None if guides is None else guides[name], tile,
                               vgg_layers.halvings(name)) for name in layers]
         parts = grams(_crop(image, tile), tf.constant(tile.offsets()), masks)
-        sums = [s + g.numpy().astype(np.float64) for s, g in zip(sums, parts)]
+        sums = _added(sums, parts)
     result = {}
     for name, gram in zip(layers, sums):
         n = vgg_layers.halvings(name)
