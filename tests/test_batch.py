@@ -28,6 +28,9 @@ def test_a_batch_skips_the_bad_image_and_reruns_skip_the_done(tmp_path):
     errors = [l for l in r.stderr.splitlines() if 'RANDOM VGG19 WEIGHTS' not in l]
     assert len(errors) == 1 and errors[0].startswith('stylize: ') and 'c.jpg' in errors[0]
     assert 'wrote 2 of 3' in r.stdout and 'failed:' in r.stdout
+    progress = [l for l in r.stdout.splitlines() if ' iter ' in l]  # after the last iteration
+    assert sorted(l.split(' iter ')[0] for l in progress) == ['[1/3]', '[2/3]'], r.stdout
+    assert all(l.split(' iter ')[1].startswith('1/1  ') and 'total' in l for l in progress)
     assert {p.name: p.read_bytes() for p in photos.iterdir()} == before
     mtimes = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
     r = run_bin('stylize', f'--content={photos}/[ab].png', f'--style={STYLE}',

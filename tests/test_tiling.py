@@ -367,6 +367,26 @@ def test_automatic_tiles_and_resume(random_extractor, tmp_path, monkeypatch):
     assert np.abs(rest.image.astype(int) - whole.image).max() <= 1
 
 
+def test_a_tiled_scale_starts_without_the_last_scales_optimizer(random_extractor, monkeypatch):
+    """Coarse-to-fine into a tiled scale: the previous scale's optimizer (L-BFGS's history) and
+    targets are gone before the tiled scale's targets are computed, not left to chance."""
+    import weakref
+    from tf_style import transfer
+    real, made, alive = transfer.Optimization, [], []
+
+    def optimization(*args, **kwargs):
+        result = real(*args, **kwargs)
+        made.append(weakref.ref(result))
+        return result
+    monkeypatch.setattr(transfer, 'Optimization', optimization)
+    transfer.stylize(*_content_and_style(), image_size=96, scales=2, iterations=2, seed=1,
+                     tile_size=64, weights='random', precision='float32',
+                     content_layers=('block2_conv2',), style_layers=('block1_conv1',),
+                     extractor=random_extractor,
+                     on_stage=lambda stage: alive or alive.append(made[0]() is not None))
+    assert len(made) == 2 and alive == [False]
+
+
 def test_relative_cost_counts_both_passes_over_the_crops():
     layers = StyleTransferConfig().layers
     assert tiling.relative_cost(3072, 4096, 0, layers) == 1.0

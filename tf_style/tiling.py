@@ -204,9 +204,10 @@ class TiledObjective:
 
     `value_and_gradient(image)` -> (losses, gradient): the objective's terms as floats (the keys
     of `StyleObjective.TERMS`) and d total / d image as an H x W x 3 float32 array, equal to the
-    untiled ones; `value(image)` the terms alone, for a third of the work. (The temporal term reads no network: it is computed on the whole image.)
+    untiled ones; `value(image)` the terms alone (one forward pass over the tiles, about a third
+    of the work). (The temporal term reads no network: it is computed on the whole image.)
     The two per-tile functions are compiled once per objective, for every tile shape, so build
-    one per objective and reuse it. `on_tile(what, done, count)` follows both passes.
+    one per objective and reuse it. `on_tile(what, done, count)` follows every pass.
     """
 
     def __init__(self, extractor, objective, tile_size: int, on_tile: OnTile = None):
@@ -308,12 +309,12 @@ class TiledObjective:
         height, width = image.shape[:2]
         tiles = self.tiles(height, width)
         fused = max(tiles, key=Tile.pixels)
-        sums, _, _ = self._pass_1(image, [tile for tile in tiles if tile is not fused])
+        others = [tile for tile in tiles if tile is not fused]
+        sums, _, _ = self._pass_1(image, others)
         norms = self._norms(height, width)
         content = tv = 0.0
         gradient = np.zeros_like(image)
-        for tile in _each([fused] + [tile for tile in tiles if tile is not fused], GRADIENT,
-                          self.on_tile):
+        for tile in _each([fused] + others, GRADIENT, self.on_tile):
             own = tf.constant(1.0 if tile is fused else 0.0, tf.float64)
             s, c, t, grams, g = self._gradient(*self._inputs(image, tile), sums, norms, own)
             if tile is fused:

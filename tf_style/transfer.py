@@ -224,6 +224,8 @@ def _optimise_scale(run: _Run, scale: int, previous: Optional[np.ndarray]) -> np
     run.precision.start_scale(run.resumed.get('precision') if resuming else None)
     run.scale = scale
     run.tile_size = _tile_size(config, *inputs.content.shape[:2])
+    if run.tile_size and run.optimization is not None:
+        _release(run)  # the last scale's, before this one's targets
     _plan_costs(run)
     run.on_tile = _tile_callback(run) if run.tile_size else None
     run.objective = build_objective(run.precision.network, inputs, config, run.tile_size,
@@ -404,10 +406,11 @@ def _held_losses(run: _Run, image) -> Optional[dict]:
 
 
 def _release(run: _Run):
-    """Memory layer: a tiled mixed run's final evaluation in float32 builds its own objective,
-    and needs neither the optimizer's state (L-BFGS: 2 x history copies of the image and more)
-    nor the bfloat16 objective's targets. Freed first, they do not add to its peak, which at
-    poster sizes was the run's. (Untiled runs, whose estimate counts the float32 finish, skip
+    """Memory layer: frees the optimizer's state (L-BFGS: 2 x history copies of the image and
+    more) and the objective's targets before a tiled scale, which needs neither: its own
+    targets, or a tiled mixed run's final evaluation in float32. Left to Python's cyclic
+    collector, they lingered into the next scale or not, by chance (a 4096 px print peaked at
+    12.7 GiB one run and 15.0 the next). (Untiled runs, whose estimate counts all that, skip
     the collection: a batch image or a video frame would pay its 0.2 s.)"""
     run.optimization = run.objective = None
     gc.collect()  # the compiled step and its Optimization refer to each other

@@ -154,6 +154,18 @@ def format_rate(iterations_per_second: float) -> str:
     return f'{1 / iterations_per_second:.1f} s/it'
 
 
+def progress_text(p) -> str:
+    """A progress line after its iteration count (transfer.Progress `p`): the scale's size, the
+    losses that are not zero, the rate and the ETA."""
+    losses = '  '.join(f'{name} {value:.4g}' for name, value in p.losses.items()
+                       if value or name == 'total')
+    return f'{p.size[1]}x{p.size[0]}  {losses}  {progress_rate(p)}'
+
+
+def progress_rate(p) -> str:
+    return f'{format_rate(p.iterations_per_second)}  ETA {format_seconds(p.eta_seconds)}'
+
+
 def format_seconds(seconds: float) -> str:
     seconds = int(round(seconds))
     h, rest = divmod(seconds, 3600)

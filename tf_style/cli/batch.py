@@ -99,9 +99,10 @@ def run(FLAGS, contents, stop):
                                                                         config.pooling)
     start = time.perf_counter()
     stop.running = True
-    results = _stylize_all(todo, jobs, stop, lambda content, steps: stylize(
+    results = _stylize_all(todo, jobs, stop, lambda content, steps, progress: stylize(
         images.load_image(content), styles, config=config, extractor=extractor,
-        init_image=init_image, steps=steps, should_stop=stop))
+        init_image=init_image, steps=steps, should_stop=stop, callback=progress,
+        report_every=0 if FLAGS.quiet else FLAGS.print_every))
     written = [content for content, status in results if status == 'written']
     failed = [content for content, status in results if status == 'failed']
     summary = (f'wrote {len(written)} of {len(todo)} image(s) to {FLAGS.output_dir} in '
@@ -133,8 +134,9 @@ def _jobs(FLAGS, config, images_todo: int) -> int:
 
 def _stylize_all(todo, jobs: int, stop, stylize):
     """[(content, 'written' | 'failed' | 'stopped')] for `todo` [(content, output)], `jobs`
-    images at a time by `stylize(content, steps)`, each thread keeping its own compiled steps
-    (their style Grams shared); none starts once `stop()` says so."""
+    images at a time by `stylize(content, steps, progress)`, each thread keeping its own
+    compiled steps (their style Grams shared); none starts once `stop()` says so. Progress is
+    a line per report, `[k/n] iter ...`, never redrawn in place: several images share stdout."""
     from ..optimize import CompiledSteps
     grams, local, printing = {}, threading.local(), threading.Lock()
 
@@ -147,9 +149,11 @@ def _stylize_all(todo, jobs: int, stop, stylize):
             return content, 'stopped'
         if not hasattr(local, 'steps'):  # images of one size share their compiled steps
             local.steps = CompiledSteps(grams=grams)
-        say(f'[{k}/{len(todo)}] {content}')
+        label = f'[{k}/{len(todo)}]'
+        say(f'{label} {content}')
         try:
-            result = stylize(content, local.steps)
+            result = stylize(content, local.steps, lambda p: say(
+                f'{label} iter {p.iteration}/{p.iterations}  {app.progress_text(p)}'))
         except TfStyleError as e:
             say(f'{content}: {app.flag_message(e)}', tell=True)
             return content, 'failed'

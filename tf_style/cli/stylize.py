@@ -70,7 +70,8 @@ def define_flags(fv):
                         '--content_masks: its colours, darkest first, are the regions of --style '
                         '1, 2, ...; further colours keep the content.', flag_values=fv)
     flags.DEFINE_integer('print_every', 10, 'Progress every N iterations: a bar on a terminal, '
-                         'a line otherwise (0: none).', flag_values=fv)
+                         'a line otherwise; in a batch a line, "[k/n] iter ..." (0: none).',
+                         flag_values=fv)
     flags.DEFINE_integer('save_every', 0, 'Also write the current image every N iterations.',
                          flag_values=fv)
     flags.DEFINE_string('save_pattern', '{stem}_{iteration:04d}{ext}',
@@ -261,17 +262,13 @@ class Reporter:
             self.writer.flush()
         if self.flags.quiet:
             return
-        scale = f'  {p.size[1]}x{p.size[0]}'
-        losses = '  '.join(f'{name} {value:.4g}' for name, value in p.losses.items()
-                           if value or name == 'total')
-        rate = self.rate = (f'{app.format_rate(p.iterations_per_second)}  '
-                            f'ETA {app.format_seconds(p.eta_seconds)}')
+        text, self.rate = app.progress_text(p), app.progress_rate(p)
         if self.tty:
-            app.say(f'\r{_bar(p.iteration, p.iterations)}{scale}  {losses}  {rate}\x1b[K',
+            app.say(f'\r{_bar(p.iteration, p.iterations)}  {text}\x1b[K',
                     end='' if p.iteration < p.iterations else '\n')
             self.unfinished_line = p.iteration < p.iterations
         else:
-            app.say(f'iter {p.iteration}/{p.iterations}{scale}  {losses}  {rate}')
+            app.say(f'iter {p.iteration}/{p.iterations}  {text}')
         self.last_line = self.now()
 
     def stage(self, s):
