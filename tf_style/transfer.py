@@ -409,9 +409,9 @@ def _release(run: _Run):
     """Memory layer: frees the optimizer's state (L-BFGS: 2 x history copies of the image and
     more) and the objective's targets before a tiled scale, which needs neither: its own
     targets, or a tiled mixed run's final evaluation in float32. Left to Python's cyclic
-    collector, they lingered into the next scale or not, by chance (a 4096 px print peaked at
-    12.7 GiB one run and 15.0 the next). (Untiled runs, whose estimate counts all that, skip
-    the collection: a batch image or a video frame would pay its 0.2 s.)"""
+    collector, they lingered into the next scale or not, by chance (docs/benchmarks.md, the
+    4096 px print). (Untiled runs, whose estimate counts all that, skip the collection: a
+    batch image or a video frame would pay its 0.2 s.)"""
     run.optimization = run.objective = None
     gc.collect()  # the compiled step and its Optimization refer to each other
 
