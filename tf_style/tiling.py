@@ -166,19 +166,21 @@ def _compiled(function):
     return call
 
 
+def _owned_gram(features, name, offsets, mask):
+    """The unnormalised Gram [1, C, C] of layer `name`'s owned features, weighted by the owned
+    part of its mask (None: unweighted)."""
+    f = _owned(features[name], offsets, vgg_layers.halvings(name))
+    return gram_matrix(f if mask is None else f * mask)
+
+
 def _owned_grams(extractor, layers: Sequence[str]):
-    """The compiled pass 1 for `layers` (repeats allowed: one per style term):
-    (crop, offsets, masks) -> the unnormalised Gram [1, C, C] of each layer's owned features,
-    weighted by the owned part of its mask (None: unweighted)."""
+    """The compiled Gram pass for `layers` (repeats allowed: one per style term):
+    (crop, offsets, masks) -> `_owned_gram` of each layer."""
     unique = tuple(dict.fromkeys(layers))
 
     def grams(crop, offsets, masks):
         features = extractor(crop, layers=unique)
-        result = []
-        for name, mask in zip(layers, masks):
-            f = _owned(features[name], offsets, vgg_layers.halvings(name))
-            result.append(gram_matrix(f if mask is None else f * mask))
-        return result
+        return [_owned_gram(features, name, offsets, mask) for name, mask in zip(layers, masks)]
     return _compiled(grams)
 
 
@@ -240,10 +242,8 @@ class TiledObjective:
         term, its content and TV terms (pass 1, and the value alone)."""
         objective = self.objective
         features = self.extractor(crop, layers=self.layers)
-        grams = []
-        for (name, _, _, halvings), mask in zip(self._style, masks):
-            f = _owned(features[name], offsets, halvings)
-            grams.append(gram_matrix(f if mask is None else f * mask))
+        grams = [_owned_gram(features, name, offsets, mask)
+                 for (name, *_), mask in zip(self._style, masks)]
         content = tf.constant(0.0)
         for (name, _, halvings), target in zip(self._content, content_targets):
             content += objective.content_layer_weights[name] * content_loss(
