@@ -137,6 +137,43 @@ def test_tile_grid_partitions_pixels_and_features():
         tiling.tile_grid(HEIGHT, WIDTH, 8, layers)
 
 
+def test_margins_fall_from_the_halo_to_nothing():
+    margins = vgg_layers.margins(vgg_layers.STYLE_LAYERS)
+    assert margins['block1_conv1'] == 80 and margins['block5_conv1'] == 0
+    assert margins['block3_conv1'] == 64      # 70 - 10 read up to conv3_1, up to the grid
+    assert margins['block4_conv4'] == 16      # conv5_1 reads one 16 px position each side
+    assert list(margins.values()) == sorted(margins.values(), reverse=True)
+
+
+def _worst_owned_error(extractor, image, layers):
+    """The largest difference between a tile's owned features and the whole image's, over all
+    tiles and layers, relative to the largest feature."""
+    whole = extractor(image[None], layers=layers)
+    worst = 0.0
+    for tile in tiling.tile_grid(*image.shape[:2], TILE, layers):
+        owned = tiling._owned_features(extractor, tf.constant(image[None, tile.cy0:tile.cy1,
+                                                                    tile.cx0:tile.cx1]),
+                                       tf.constant(tile.offsets()), layers)
+        for name in layers:
+            r0, r1, c0, c1 = tile.owned(vgg_layers.halvings(name))
+            expected = whole[name][:, r0:r1, c0:c1].numpy()
+            worst = max(worst, np.abs(owned[name].numpy() - expected).max() /
+                        np.abs(whole[name].numpy()).max())
+    return worst
+
+
+def test_trimmed_tiles_compute_the_whole_images_features(random_extractor, monkeypatch):
+    """Each tile drops its halo layer by layer, and its owned features are still exact; with
+    every margin one grid step (16 px) short they are not."""
+    layers = tuple(vgg_layers.canonical(name) for name in
+                   vgg_layers.STYLE_LAYERS + vgg_layers.CONTENT_LAYERS)
+    assert _worst_owned_error(random_extractor, _image(6), layers) <= 1e-5
+    exact = vgg_layers.margins
+    monkeypatch.setattr(vgg_layers, 'margins', lambda layers: {
+        name: max(margin - 16, 0) for name, margin in exact(layers).items()})
+    assert _worst_owned_error(random_extractor, _image(6), layers) > 1e-2
+
+
 # ---- tiled equals untiled ----
 
 @pytest.mark.slow
@@ -171,10 +208,10 @@ def test_no_seam_at_tile_boundaries(random_extractor, real_extractor, real):
 
 @pytest.mark.slow
 def test_too_small_a_halo_is_caught(random_extractor, monkeypatch):
-    """The tests above can fail: with conv4_2's halo (40 px, too small for conv5_1's 70) the
+    """The tests above can fail: with a 16 px halo (too small for conv5_1's 70 px) the
     style term and the gradient at the seams differ."""
     (losses, gradient), _, objective = _evaluations(random_extractor, 'one_style_tv')
-    monkeypatch.setattr(tiling, 'required_halo', lambda layers: 40)
+    monkeypatch.setattr(tiling, 'required_halo', lambda layers: 16)
     tiled_losses, tiled = tiling.TiledObjective(random_extractor, objective, TILE
                                                 ).value_and_gradient(_image(10))
     assert abs(tiled_losses['style'] - losses['style']) > 10 * TOLERANCE * losses['style']
@@ -347,6 +384,7 @@ def test_automatic_tiles_and_resume(random_extractor, tmp_path, monkeypatch):
     whole = stylize(*_content_and_style(), tile_size=0, **options)
 
     config = StyleTransferConfig(**{k: v for k, v in options.items() if k != 'extractor'})
+    monkeypatch.setattr(memory, 'TILED_EXTRA_BYTES', 0)  # a large run's, here all the estimate
     untiled, tiled = (memory.estimate_bytes(64, 96, config),
                       memory.tiled_estimate_bytes(64, 96, 64, config))
     assert tiled < untiled
@@ -387,14 +425,23 @@ def test_a_tiled_scale_starts_without_the_last_scales_optimizer(random_extractor
     assert len(made) == 2 and alive == [False]
 
 
-def test_relative_cost_counts_both_passes_over_the_crops():
+def test_relative_cost_counts_both_passes_over_the_trimmed_crops():
     layers = StyleTransferConfig().layers
     assert tiling.relative_cost(3072, 4096, 0, layers) == 1.0
     assert tiling.relative_cost(300, 400, 512, layers) == 1.0  # one tile, no halo: one pass
-    # 4096 x 3072 in 1664 px tiles (3 x 2): crop widths 1744 + 1824 + 848, heights 1744 + 1488
-    # (80 px halos, cut at the edges); the largest crop (1824 x 1744) runs forward once.
-    assert tiling.relative_cost(3072, 4096, 1664, layers) == pytest.approx(
-        (1.5 * (1744 + 1824 + 848) * (1744 + 1488) - 0.5 * 1824 * 1744) / (4096 * 3072))
+    # conv1_1 and conv1_2 (halo 2 px, 1 px left after conv1_1), a 100 x 200 image in two 100 px
+    # tiles: each crop is 100 x 102 at conv1_1's input, 100 x 101 at conv1_2's; one of them runs
+    # forward once.
+    two = ('block1_conv1', 'block1_conv2')
+    crop = 3 * 64 * 9 * 100 * 102 + 64 * 64 * 9 * 100 * 101
+    assert tiling.relative_cost(100, 200, 100, two) == pytest.approx(
+        (1.5 * 2 * crop - 0.5 * crop) / ((3 * 64 * 9 + 64 * 64 * 9) * 100 * 200))
+    # The paper's layers, 4096 x 3072 in 1664 px tiles (3 x 2): below the cost of whole crops
+    # (80 px halos, cut at the edges: widths 1744 + 1824 + 848, heights 1744 + 1488), above
+    # that of no halos at all.
+    crops = (1.5 * (1744 + 1824 + 848) * (1744 + 1488) - 0.5 * 1824 * 1744) / (4096 * 3072)
+    interiors = (1.5 * 4096 * 3072 - 0.5 * 1664 * 1664) / (4096 * 3072)
+    assert interiors < tiling.relative_cost(3072, 4096, 1664, layers) < crops
 
 
 def test_stages_follow_each_pass_over_the_tiles(random_extractor):

@@ -24,9 +24,10 @@ from .config import StyleTransferConfig
 # kept so that a test can check that the estimate errs high on each.
 MEASURED_GIB = {('float32', 512): 1.64, ('float32', 1024): 3.98, ('float32', 2048): 14.77,
                 ('mixed', 1024): 3.87, ('mixed', 2048): 11.47}  # long side; examples/tubingen, 4:3
-# Tiled runs: (precision, long side, tile) -> peak GiB (docs/benchmarks.md: "Large images", the
-# higher of the two CPUs measured).
-MEASURED_TILED_GIB = {('float32', 2048, 1024): 5.03, ('float32', 4096, 1664): 10.62}
+# Tiled runs: (precision, long side, tile) -> the highest peak GiB measured (docs/benchmarks.md:
+# "Large images"; mixed 4096: the README's print).
+MEASURED_TILED_GIB = {('float32', 2048, 1024): 5.48, ('float32', 4096, 1664): 10.62,
+                      ('mixed', 4096, 2048): 12.03}
 BASE_BYTES = 1.0 * 2 ** 30
 ACTIVATION_COPIES = 3.5
 # Tiled, a crop's activations cost fewer copies than an untiled image's: the network only runs
@@ -34,6 +35,9 @@ ACTIVATION_COPIES = 3.5
 # one pass at a time. Fitted to MEASURED_TILED_GIB (1.1 and 1.2 copies) with a margin; 3.5
 # made `auto` choose tiles a quarter the area that fits (512 px at 8192 x 6144).
 TILED_ACTIVATION_COPIES = 1.6
+# What a tiled run holds beyond that, whatever the sizes. Identical runs at 2048 px in 1024 px
+# tiles peaked anywhere from 4.7 to 5.5 GiB, where the model above says 5.1.
+TILED_EXTRA_BYTES = 0.6 * 2 ** 30
 
 
 def bytes_per_value(config: StyleTransferConfig) -> float:
@@ -87,7 +91,8 @@ def tiled_host_bytes(height: int, width: int, config: StyleTransferConfig) -> fl
     content targets (features of the whole content image)."""
     targets = sum(vgg_layers.positions(name, height, width) * vgg_layers.channels(name)
                   for name in config.content_layers) if config.content_weight else 0
-    return state_bytes(height, width, config) + 3 * height * width * 3 * 4 + 4 * targets
+    return (state_bytes(height, width, config) + 3 * height * width * 3 * 4 + 4 * targets +
+            TILED_EXTRA_BYTES)
 
 
 def crop_side(side: int, tile: int, config: StyleTransferConfig) -> int:

@@ -55,7 +55,7 @@ class VGG19Features:
         conv_policy = 'bfloat16' if precision == 'mixed' else None
         inputs = keras.Input(shape=(None, None, 3), name='bgr_minus_mean')
         x = inputs
-        self._tensors = {}
+        self._tensors, self._stages = {}, []
         for layer in vgg19.layers[1:]:
             if isinstance(layer, keras.layers.MaxPooling2D) and pooling == 'avg':
                 layer = keras.layers.AveragePooling2D(
@@ -69,6 +69,7 @@ class VGG19Features:
             x = layer(x)
             layer.trainable = False
             self._tensors[layer.name] = x
+            self._stages.append((layer.name, layer))
         self._input = inputs
         self._models = {}
         self.layers = tuple(self._tensors)
@@ -99,6 +100,13 @@ class VGG19Features:
                     self._input, {name: self._tensors[name] for name in layers},
                     name='vgg19_' + self.pooling)
             return self._models[layers]
+
+    def stages(self, layers):
+        """[(name, Keras layer)] in order, from the first to the deepest of `layers`: the model
+        one layer at a time, for callers that reshape what passes between layers (tiling.py
+        trims each tile's halo as it is used up). Their input is `preprocess(images)`."""
+        deepest = max(vgg_layers.depth(vgg_layers.canonical(name)) for name in layers)
+        return self._stages[:deepest + 1]
 
     @property
     def variables(self):

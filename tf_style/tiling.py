@@ -35,6 +35,7 @@ import tensorflow as tf
 from . import vgg_layers
 from .errors import ConfigError
 from .losses import StyleObjective, content_loss, gram_matrix
+from .network import preprocess
 # The halo's geometry is VGG19's, free of TensorFlow (memory.py sizes tiles with it).
 from .vgg_layers import pooling_grid, receptive_radius, required_halo  # noqa: F401
 
@@ -76,11 +77,26 @@ PASSES_COST = 1.5
 
 def relative_cost(height: int, width: int, tile_size: int, layers: Sequence[str]) -> float:
     """An evaluation's predicted cost with `tile_size` (0: untiled) ÷ the untiled one: the two
-    passes over the crops' pixels ("What it costs" in docs/tiling.md)."""
+    passes over the crops, counted in the network's multiply-adds as `_owned_features` trims
+    each crop ("What it costs" in docs/tiling.md)."""
     if not tile_size:
         return 1.0
-    crops = [t.pixels() for t in tile_grid(height, width, tile_size, layers)]
-    return (PASSES_COST * sum(crops) - (PASSES_COST - 1) * max(crops)) / (height * width)
+    work = [_work(t, layers) for t in tile_grid(height, width, tile_size, layers)]
+    whole = _work(Tile(0, height, 0, width, 0, height, 0, width), layers)
+    return (PASSES_COST * sum(work) - (PASSES_COST - 1) * max(work)) / whole
+
+
+def _work(tile: Tile, layers: Sequence[str]) -> float:
+    """The multiply-adds of one forward pass over a tile's crop: each convolution runs on the
+    interior plus what is left of each side's halo at its input (vgg_layers.margins)."""
+    halos = (tile.y0 - tile.cy0, tile.cy1 - tile.y1, tile.x0 - tile.cx0, tile.cx1 - tile.x1)
+    work, margin = 0.0, max(halos)
+    for name, left_after in vgg_layers.margins(layers).items():
+        top, bottom, left, right = (min(halo, margin) for halo in halos)
+        work += vgg_layers.multiply_adds(name) * (
+            (tile.y1 - tile.y0 + top + bottom) * (tile.x1 - tile.x0 + left + right))
+        margin = left_after
+    return work
 
 
 def _spans(length: int, tile: int, halo: int):
@@ -121,10 +137,40 @@ def _each(tiles: List[Tile], what: str, on_tile: OnTile):
             on_tile(what, done, len(tiles))
 
 
-def _owned(features, offsets, halvings):
-    """The owned positions of a crop's feature map [1, h, w, C], as float32."""
-    o = offsets // (2 ** halvings)
-    return tf.cast(features[:, o[0]:o[1], o[2]:o[3], :], tf.float32)
+def _owned_features(extractor, crop, offsets, layers: Sequence[str]):
+    """{layer: the crop's owned features [1, h, w, C], as float32} for each of `layers`.
+
+    The network runs a layer at a time, and each layer's output keeps only the context the
+    layers after it still read (vgg_layers.margins): of an 80 px halo at the input, 64 px are
+    left in block 3 and 16 px before conv5_1; the rest would be computed only to be thrown away.
+    Trims are multiples of the pooling grid, so every pooling window stays where it is."""
+    margins = vgg_layers.margins(layers)
+    margin = max(margins.values())
+    top = left = tf.constant(0)  # where x starts in the crop, in pixels
+    x, owned = preprocess(crop), {}
+    for name, layer in extractor.stages(layers):
+        x = layer(x)
+        step = 2 ** vgg_layers.halvings(name)  # pixels per position
+        if margins[name] < margin:
+            margin = margins[name]
+            y0 = tf.maximum(offsets[0] - margin, top)
+            x0 = tf.maximum(offsets[2] - margin, left)
+            x = _window(x, (y0 - top) // step, (offsets[1] + margin - top) // step,
+                        (x0 - left) // step, (offsets[3] + margin - left) // step)
+            top, left = y0, x0
+        if name in layers:
+            owned[name] = tf.cast(_window(x, (offsets[0] - top) // step,
+                                          (offsets[1] - top) // step, (offsets[2] - left) // step,
+                                          (offsets[3] - left) // step), tf.float32)
+    return owned
+
+
+def _window(x, r0, r1, c0, c1):
+    """x[:, r0:r1, c0:c1] (ends clipped to x), by tf.slice: its gradient is a pad, where a
+    strided slice's (StridedSliceGrad) made a tile's backward pass 10 % slower."""
+    shape = tf.shape(x)
+    r1, c1 = tf.minimum(r1, shape[1]), tf.minimum(c1, shape[2])
+    return tf.slice(x, [0, r0, c0, 0], [-1, r1 - r0, c1 - c0, -1])
 
 
 def _owned_tv(crop, offsets):
@@ -166,11 +212,10 @@ def _compiled(function):
     return call
 
 
-def _owned_gram(features, name, offsets, mask):
-    """The unnormalised Gram [1, C, C] of layer `name`'s owned features, weighted by the owned
-    part of its mask (None: unweighted)."""
-    f = _owned(features[name], offsets, vgg_layers.halvings(name))
-    return gram_matrix(f if mask is None else f * mask)
+def _owned_gram(features, mask):
+    """The unnormalised Gram [1, C, C] of a layer's owned features, weighted by the owned part of
+    its mask (None: unweighted)."""
+    return gram_matrix(features if mask is None else features * mask)
 
 
 def _owned_grams(extractor, layers: Sequence[str]):
@@ -179,8 +224,8 @@ def _owned_grams(extractor, layers: Sequence[str]):
     unique = tuple(dict.fromkeys(layers))
 
     def grams(crop, offsets, masks):
-        features = extractor(crop, layers=unique)
-        return [_owned_gram(features, name, offsets, mask) for name, mask in zip(layers, masks)]
+        features = _owned_features(extractor, crop, offsets, unique)
+        return [_owned_gram(features[name], mask) for name, mask in zip(layers, masks)]
     return _compiled(grams)
 
 
@@ -241,13 +286,12 @@ class TiledObjective:
         """A tile's owned share of each term: the unnormalised Gram [1, C, C] of every style
         term, its content and TV terms (pass 1, and the value alone)."""
         objective = self.objective
-        features = self.extractor(crop, layers=self.layers)
-        grams = [_owned_gram(features, name, offsets, mask)
-                 for (name, *_), mask in zip(self._style, masks)]
+        features = _owned_features(self.extractor, crop, offsets, self.layers)
+        grams = [_owned_gram(features[name], mask) for (name, *_), mask in zip(self._style, masks)]
         content = tf.constant(0.0)
-        for (name, _, halvings), target in zip(self._content, content_targets):
-            content += objective.content_layer_weights[name] * content_loss(
-                _owned(features[name], offsets, halvings), target)
+        for (name, _, _), target in zip(self._content, content_targets):
+            content += objective.content_layer_weights[name] * content_loss(features[name],
+                                                                             target)
         tv = _owned_tv(crop, offsets) if objective.tv_weight else tf.constant(0.0)
         return grams, content, tv
 
@@ -406,8 +450,8 @@ def tiled_features(extractor, image: np.ndarray, layers: Sequence[str], tile_siz
     height, width = image.shape[:2]
 
     def owned(crop, offsets):
-        features = extractor(crop, layers=layers)
-        return [_owned(features[name], offsets, vgg_layers.halvings(name)) for name in layers]
+        features = _owned_features(extractor, crop, offsets, layers)
+        return [features[name] for name in layers]
     forward = _compiled(owned)
     result = {}
     for tile in _each(tile_grid(height, width, tile_size, layers), CONTENT_TARGETS, on_tile):

@@ -70,6 +70,13 @@ def input_channels(name: str) -> int:
     return channels(previous[-1]) if previous else 3
 
 
+def multiply_adds(name: str) -> float:
+    """A layer's multiply-adds per input pixel of the network (3x3 convolutions; poolings: 0)."""
+    if '_conv' not in canonical(name):
+        return 0.0
+    return 9 * input_channels(name) * channels(name) / 4 ** halvings(name)
+
+
 def halvings(name: str) -> int:
     """2x2 poolings between the input and a layer's output."""
     name = canonical(name)
@@ -113,3 +120,16 @@ def required_halo(layers: Sequence[str]) -> int:
     grid = pooling_grid(layers)
     radius = max(receptive_radius(name) for name in layers)
     return -(-radius // grid) * grid
+
+
+def margins(layers: Sequence[str]):
+    """{layer: pixels of context its output must keep beyond a tile's interior} for every layer
+    up to the deepest of `layers`: what the layers after it still read (the deepest layer's
+    receptive radius less its own), rounded up to the pooling grid like the halo. It falls from
+    `required_halo` at the input to 0 at the deepest layer, so a tile can drop the rest of its
+    halo as it goes (tiling.py)."""
+    grid = pooling_grid(layers)
+    deepest = max(layers, key=depth)
+    radius = receptive_radius(deepest)
+    return {name: -(-(radius - receptive_radius(name)) // grid) * grid
+            for name in LAYERS[:depth(deepest) + 1]}

@@ -285,7 +285,8 @@ def pipelines(FLAGS, weights):
 def tiles(weights):
     """Large images: peak memory and seconds per L-BFGS iteration with the automatic tile size
     (untiled where that fits), in child processes; and the tiling overhead at the largest size
-    that fits untiled, with the tiles the next size up uses."""
+    that fits untiled, with the tiles the next size up uses (at most half its long side: the
+    next size's tiles may cover it whole)."""
     from .. import memory
     from ..tools import benchmark
     content = _examples.load(FLAGS, 'tubingen')
@@ -297,7 +298,8 @@ def tiles(weights):
     fitting = [size for size in sizes if planned[size] == 0]
     if fitting:
         larger = [planned[size] for size in sizes if size > fitting[-1] and planned[size]]
-        runs.insert(len(fitting), (fitting[-1], str(larger[0] if larger else 1024)))
+        tile = min(larger[0] if larger else 1024, fitting[-1] // 2)
+        runs.insert(len(fitting), (fitting[-1], str(tile)))
     rows, untiled = [], {}
     with tempfile.TemporaryDirectory() as tmp:
         for size, tile in runs:
