@@ -181,8 +181,8 @@ def _gpu_total_bytes() -> float:
 # Automatic tiles: the largest of these that fits, smaller ones only when a larger one does not
 # (the halo's share of the work grows as tiles shrink: docs/tiling.md), and none above
 # LARGEST_AUTO_TILE, which keeps a 4096 x 3072 print within 16 GiB: larger tiles are faster
-# (tiling.relative_cost 1.17x in 3072 px tiles, 1.46x in 2048 px) but the estimate gives them
-# 22.7 against 14.5 GiB (mixed); --tile_size asks for them.
+# (tiling.relative_cost 1.16x in 3072 px tiles, 1.42x in 2048 px) but the estimate gives them
+# 23.3 against 15.1 GiB (mixed); --tile_size asks for them.
 TILE_STEP, SMALLEST_TILE, LARGEST_AUTO_TILE = 128, 128, 2048
 
 

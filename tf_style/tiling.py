@@ -9,7 +9,8 @@ plus its halo, so its memory is bounded by the tile, not the image. See docs/til
   `required_halo(layers)` pixels (none beyond the image: there the network's own zero padding
   applies, as untiled). Every feature position whose pixel block lies in a tile's interior is
   then computed exactly from that tile: the tile OWNS it, and the owned positions of all tiles
-  partition each layer's feature map.
+  partition each layer's feature map. Deeper layers need less of the halo, and each layer's
+  output keeps only what the layers after it read (`_owned_features`).
 - Content (equation 1) and total variation are sums over positions: each tile adds its owned
   part, and its gradient.
 - Style (equation 4) is a function of the whole image's Gram matrices, G = sum over tiles of the
@@ -167,7 +168,7 @@ def _owned_features(extractor, crop, offsets, layers: Sequence[str]):
 
 def _window(x, r0, r1, c0, c1):
     """x[:, r0:r1, c0:c1] (ends clipped to x), by tf.slice: its gradient is a pad, where a
-    strided slice's (StridedSliceGrad) made a tile's backward pass 10 % slower."""
+    strided slice's (StridedSliceGrad) costs about what trimming saves (docs/tiling.md)."""
     shape = tf.shape(x)
     r1, c1 = tf.minimum(r1, shape[1]), tf.minimum(c1, shape[2])
     return tf.slice(x, [0, r0, c0, 0], [-1, r1 - r0, c1 - c0, -1])
