@@ -92,11 +92,11 @@ def _work(tile: Tile, layers: Sequence[str]) -> float:
     interior plus what is left of each side's halo at its input (vgg_layers.margins)."""
     halos = (tile.y0 - tile.cy0, tile.cy1 - tile.y1, tile.x0 - tile.cx0, tile.cx1 - tile.x1)
     work, margin = 0.0, max(halos)
-    for name, left_after in vgg_layers.margins(layers).items():
+    for name, kept in vgg_layers.margins(layers).items():
         top, bottom, left, right = (min(halo, margin) for halo in halos)
         work += vgg_layers.multiply_adds(name) * (
             (tile.y1 - tile.y0 + top + bottom) * (tile.x1 - tile.x0 + left + right))
-        margin = left_after
+        margin = kept
     return work
 
 
