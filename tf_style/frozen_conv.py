@@ -3,6 +3,8 @@
 A performance layer under the paper's network: it computes exactly what Keras' Conv2D computes.
 """
 
+from typing import Optional
+
 import numpy as np
 import tensorflow as tf
 import keras
@@ -21,22 +23,27 @@ class FrozenConv2D(keras.layers.Conv2D):
     never change.
 
     With `as_matmuls`, both convolutions are computed as sums of shifted matrix products (see
-    `shifted_matmuls`) when the layer runs in a graph. Build it with `of(conv)`.
+    `shifted_matmuls`) when the layer runs in a graph. With `output_dtype`, the sum (and bias)
+    is cast to it before the activation. Build it with `of(conv)`.
     """
 
-    def __init__(self, *args, as_matmuls: bool = False, **kwargs):
+    def __init__(self, *args, as_matmuls: bool = False, output_dtype: Optional[str] = None,
+                 **kwargs):
         super().__init__(*args, **kwargs)
         self.as_matmuls = as_matmuls
+        self.output_dtype = output_dtype
 
     def get_config(self):
-        return {**super().get_config(), 'as_matmuls': self.as_matmuls}
+        return {**super().get_config(), 'as_matmuls': self.as_matmuls,
+                'output_dtype': self.output_dtype}
 
     @classmethod
-    def of(cls, conv: keras.layers.Conv2D, dtype=None, as_matmuls: bool = False
-           ) -> 'FrozenConv2D':
-        """A frozen copy of `conv` (built), computing in `dtype` (a policy; default: conv's)."""
+    def of(cls, conv: keras.layers.Conv2D, dtype=None, as_matmuls: bool = False,
+           output_dtype: Optional[str] = None) -> 'FrozenConv2D':
+        """A frozen copy of `conv` (built), computing in `dtype` (a policy; default: conv's),
+        its output in `output_dtype` (default: the computing dtype)."""
         layer = cls.from_config({**conv.get_config(), 'dtype': dtype or conv.dtype_policy,
-                                 'as_matmuls': as_matmuls})
+                                 'as_matmuls': as_matmuls, 'output_dtype': output_dtype})
         layer.build(conv.input.shape)
         kernel, bias = conv.get_weights()
         layer.set_weights([kernel, bias, rotate_kernel(kernel)])
@@ -63,14 +70,19 @@ class FrozenConv2D(keras.layers.Conv2D):
         same = (shifted_matmuls if self.as_matmuls and not tf.executing_eagerly()
                 else lambda x, k: tf.nn.conv2d(x, k, 1, 'SAME'))
 
+        bias = tf.cast(self.bias, inputs.dtype) if self.use_bias else None
+
+        # The bias and the cast inside: a GradientTape (eager) keeps no float32 sum for them.
         @tf.custom_gradient
         def convolve(x):
-            return same(x, kernel), lambda dy: same(dy, rotated)
+            outputs = same(x, kernel)
+            if bias is not None:
+                outputs = tf.nn.bias_add(outputs, bias)
+            if self.output_dtype:
+                outputs = tf.cast(outputs, self.output_dtype)
+            return outputs, lambda dy: same(tf.cast(dy, x.dtype), rotated)
 
-        outputs = convolve(inputs)
-        if self.use_bias:
-            outputs = tf.nn.bias_add(outputs, tf.cast(self.bias, inputs.dtype))
-        return self.activation(outputs)
+        return self.activation(convolve(inputs))
 
 
 def shifted_matmuls(x, kernel):

@@ -62,7 +62,14 @@ class VGG19Features:
                     pool_size=layer.pool_size, strides=layer.strides, padding=layer.padding,
                     name=layer.name)
             if isinstance(layer, keras.layers.Conv2D):
-                layer = FrozenConv2D.of(layer, conv_policy,
+                # Mixed: the first convolution, which reads the image, computes in float32
+                # and casts its sum to bfloat16. bfloat16 keeps 8 significant bits: the image in
+                # it (-124..152 after the mean) would move in steps of 0.5 to 1 level, coarser
+                # than L-BFGS's late steps, and the loss would answer them with that rounding's
+                # noise. As much memory as bfloat16 throughout: the float32 sum is transient.
+                reads_image = precision == 'mixed' and layer.name == vgg_layers.FIRST_CONV
+                layer = FrozenConv2D.of(layer, None if reads_image else conv_policy,
+                                        output_dtype=conv_policy if reads_image else None,
                                         as_matmuls=as_matmuls and layer.kernel.shape[2] >= 512)
             elif policy:
                 layer = type(layer).from_config({**layer.get_config(), 'dtype': policy})

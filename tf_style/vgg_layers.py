@@ -16,6 +16,9 @@ LAYERS = tuple(
     for name in [f'block{block}_conv{i}' for i in range(1, convs + 1)] + [f'block{block}_pool']
 )
 
+# The layer that reads the image.
+FIRST_CONV = 'block1_conv1'
+
 # The paper's choice (section 2.3 and Fig. 2): content on conv4_2, style on conv1_1 ... conv5_1.
 CONTENT_LAYERS = ('block4_conv2',)
 STYLE_LAYERS = ('block1_conv1', 'block2_conv1', 'block3_conv1', 'block4_conv1', 'block5_conv1')
