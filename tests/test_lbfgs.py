@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tf_style.lbfgs import LBFGS
+from tf_style.lbfgs import GAMMA_SCALE, LBFGS
 
 
 def run(objective, x0, iterations, compiled=True, **options):
@@ -41,7 +41,8 @@ def test_convex_quadratic_reaches_the_known_minimum():
 @pytest.mark.parametrize('history, iterations', [(10, 4), (3, 7)])
 def test_direction_is_the_bfgs_update_of_the_stored_pairs(history, iterations):
     # -H g with H built densely from the pairs held (fewer than the history, or a full one
-    # that has dropped its oldest), newest last, from H0 = (s.y / y.y of the newest) I.
+    # that has dropped its oldest), newest last, from H0 = GAMMA_SCALE (s.y / y.y of the
+    # newest) I.
     rng = np.random.default_rng(1)
     n = 30
     a = rng.normal(size=(n, n))
@@ -54,7 +55,7 @@ def test_direction_is_the_bfgs_update_of_the_stored_pairs(history, iterations):
     assert pairs == min(history, iterations)  # every accepted step keeps a pair here
     s, y, rho = (opt.s.numpy().astype(np.float64), opt.y.numpy().astype(np.float64),
                  opt.rho.numpy().astype(np.float64))
-    h = s[0] @ y[0] / (y[0] @ y[0]) * np.eye(n)
+    h = GAMMA_SCALE * s[0] @ y[0] / (y[0] @ y[0]) * np.eye(n)
     for i in reversed(range(pairs)):
         v = np.eye(n) - rho[i] * np.outer(y[i], s[i])
         h = v.T @ h @ v + rho[i] * np.outer(s[i], s[i])
