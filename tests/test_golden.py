@@ -3,9 +3,9 @@
 The PNGs in tests/golden/ were written by 0.8.2 (before the 0.9.0 reshape), and again when
 L-BFGS's initial inverse Hessian changed (lbfgs.GAMMA_SCALE; the Adam one, g2, moved by at most
 one level between the machines), on the machine that tests/golden/machine.json names. On a
-machine with the same TensorFlow and CPU features the
-pixels must be identical; elsewhere floating-point differences in the kernels are allowed to move
-a few pixel values, so the images must only be close.
+machine with the same TensorFlow and CPU features the pixels must be identical; elsewhere
+floating-point differences in the kernels are allowed to move a few pixel values, so the images
+must only be close.
 """
 
 import json

@@ -34,9 +34,10 @@ MAX_STEEPEST_STEP = 64.0
 # Where we depart from the textbook L-BFGS (Nocedal & Wright, eq. 7.20, as SciPy's): the
 # initial inverse Hessian is this many times gamma = s.y / y.y of the newest pair, which sizes
 # the step in the directions the pairs have not explored. With the textbook gamma the paper's
-# loss goes on falling well past the unit step (an accepted step leaves 20-30 % of the
-# directional derivative); scaled, the same number of evaluations reaches a lower loss, and much
-# larger scales overshoot and backtrack (docs/benchmarks.md, "The initial inverse Hessian").
+# loss goes on falling well past the unit step (an accepted step leaves about a fifth of the
+# directional derivative); scaled, the same number of evaluations mostly reaches a lower loss,
+# and much larger scales overshoot and backtrack (docs/benchmarks.md, "The initial inverse
+# Hessian").
 GAMMA_SCALE = 2.0
 # Every loop over image-sized vectors runs its iterations one at a time. TensorFlow's default
 # (10 in flight) let the two-loop recursion gather all the pairs' rows at once, ahead of the
@@ -256,9 +257,9 @@ def line_search(evaluate, x, f, g, direction, initial, bounds, kept):
     return step, x_new, losses, g_new, ok
 
 
-def two_loop_direction(g, s, y, rho, pairs, history, gamma_scale: float = GAMMA_SCALE):
+def two_loop_direction(g, s, y, rho, pairs, history):
     """-H g by the two-loop recursion over the `pairs` newest curvature pairs, newest first;
-    `s(i)` and `y(i)` give pair i's rows; H's initial matrix is `gamma_scale` s.y / y.y of the
+    `s(i)` and `y(i)` give pair i's rows; H's initial matrix is GAMMA_SCALE s.y / y.y of the
     newest pair times the identity.
 
     Both loops are tf.while_loops over the pairs held, not Python loops over the history: the
@@ -271,7 +272,7 @@ def two_loop_direction(g, s, y, rho, pairs, history, gamma_scale: float = GAMMA_
                                  (tf.constant(0), g, tf.zeros([history])),
                                  parallel_iterations=ONE_AT_A_TIME)
     s0, y0 = s(0), y(0)
-    gamma = tf.where(pairs > 0, gamma_scale * tf.reduce_sum(s0 * y0)
+    gamma = tf.where(pairs > 0, GAMMA_SCALE * tf.reduce_sum(s0 * y0)
                      / (tf.reduce_sum(y0 * y0) + 1e-30), 1.0)
 
     def oldest_to_newest(i, r):
