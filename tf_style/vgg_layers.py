@@ -17,7 +17,7 @@ LAYERS = tuple(
 )
 
 # The layer that reads the image.
-FIRST_CONV = 'block1_conv1'
+FIRST_CONV = LAYERS[0]
 
 # The paper's choice (section 2.3 and Fig. 2): content on conv4_2, style on conv1_1 ... conv5_1.
 CONTENT_LAYERS = ('block4_conv2',)
