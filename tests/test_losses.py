@@ -34,6 +34,33 @@ def test_gram_gradient_is_einsums():
     np.testing.assert_allclose(gradients[0], gradients[1], rtol=1e-5, atol=1e-5)
 
 
+def test_gram_of_bfloat16_features_is_float32_its_gradient_a_bfloat16_product():
+    # Mixed precision: G in float32 (G - A cancels); the gradient's matrix product in bfloat16
+    # (twice float32's speed on CPUs with bf16 units), within bfloat16's rounding.
+    f16 = tf.cast(tf.random.normal([1, 6, 5, 8], seed=3), tf.bfloat16)
+    weights = tf.random.normal([1, 8, 8], seed=4)
+
+    @tf.function(autograph=False)
+    def gram_and_gradient(f):
+        with tf.GradientTape() as tape:
+            tape.watch(f)
+            gram = losses.gram_matrix(f)
+            loss = tf.reduce_sum(gram * weights)
+        return gram, tape.gradient(loss, f)
+
+    gram, gradient = gram_and_gradient(f16)
+    graph = gram_and_gradient.get_concrete_function(f16).graph
+    products = [op.get_attr('T') for op in graph.get_operations()
+                if op.type.startswith('BatchMatMul')]
+    assert sorted(products, key=str) == sorted([tf.float32, tf.bfloat16], key=str)
+    exact = tf.cast(f16, tf.float32).numpy().reshape(-1, 8)
+    np.testing.assert_allclose(gram.numpy()[0], exact.T @ exact, rtol=1e-5, atol=1e-4)
+    w = weights.numpy()[0]
+    expected = (exact @ (w + w.T)).reshape(1, 6, 5, 8)
+    np.testing.assert_allclose(tf.cast(gradient, tf.float32).numpy(), expected,
+                               rtol=2e-2, atol=2e-2 * np.abs(expected).max())
+
+
 def test_content_loss_by_hand():
     assert float(losses.content_loss(tf.constant([1.0, 2.0, 3.0]), tf.zeros(3))) == 7.0
 

@@ -17,14 +17,18 @@ def gram_matrix(features):
     differentiating `tf.einsum('bhwc,bhwd->bcd', F, F)` makes: its gradient is
     dF = F (dG + dG^T), one product: well over twice as fast for VGG's style layers.
     """
-    features = tf.cast(features, tf.float32)
     shape = tf.shape(features)
 
     @tf.custom_gradient
     def gram(f):
+        f32 = tf.cast(f, tf.float32)
+
         def gradient(dg):
-            return tf.matmul(f, dg + tf.linalg.matrix_transpose(dg))
-        return tf.matmul(f, f, transpose_a=True), gradient
+            # In the features' precision: under mixed precision the product runs in bfloat16,
+            # whose rounding of dG + dG^T is relative (it is summed in float32 first) and no
+            # coarser than the network's own gradient below this layer.
+            return tf.matmul(f, tf.cast(dg + tf.linalg.matrix_transpose(dg), f.dtype))
+        return tf.matmul(f32, f32, transpose_a=True), gradient
 
     return gram(tf.reshape(features, [shape[0], -1, shape[3]]))
 
