@@ -42,8 +42,8 @@ class FrozenConv2D(keras.layers.Conv2D):
            output_dtype: Optional[str] = None) -> 'FrozenConv2D':
         """A frozen copy of `conv` (built), computing in `dtype` (a policy; default: conv's),
         its output in `output_dtype` (default: the computing dtype)."""
-        # Zeros, not conv's random initializers: set_weights overwrites them, and drawing VGG19's
-        # 20 million random values took a third of a second per copy of the network.
+        # Zeros, not conv's random initializers, which set_weights overwrites: drawing VGG19's
+        # 20 million random values for each copy was a visible part of start-up.
         layer = cls.from_config({**conv.get_config(), 'dtype': dtype or conv.dtype_policy,
                                  'kernel_initializer': 'zeros', 'bias_initializer': 'zeros',
                                  'as_matmuls': as_matmuls, 'output_dtype': output_dtype})

@@ -11,7 +11,8 @@ import tensorflow as tf
 
 
 def gram_matrix(features):
-    """G = F^T F per image: [N, H, W, C] -> [N, C, C], unnormalised as in the paper.
+    """G = F^T F per image: [N, H, W, C] -> [N, C, C], unnormalised as in the paper, in float32
+    whatever the features' precision.
 
     Two matrix products per evaluation instead of the three (and the transposes) that
     differentiating `tf.einsum('bhwc,bhwd->bcd', F, F)` makes: its gradient is
