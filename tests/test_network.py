@@ -118,7 +118,7 @@ def test_float32_matmuls_follow_the_hardware_decision(monkeypatch):
 
 def test_rotated_kernel():
     kernel = np.arange(3 * 3 * 2 * 4, dtype=np.float32).reshape(3, 3, 2, 4)
-    rotated = frozen_conv.rotate_kernel(kernel)
+    rotated = frozen_conv.rotate_kernel(kernel).numpy()
     assert rotated.shape == (3, 3, 4, 2)
     assert rotated[0, 0, 3, 1] == kernel[2, 2, 1, 3] and rotated[2, 1, 0, 1] == kernel[0, 1, 1, 0]
 

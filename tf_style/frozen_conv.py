@@ -5,7 +5,6 @@ A performance layer under the paper's network: it computes exactly what Keras' C
 
 from typing import Optional
 
-import numpy as np
 import tensorflow as tf
 import keras
 
@@ -42,14 +41,15 @@ class FrozenConv2D(keras.layers.Conv2D):
            output_dtype: Optional[str] = None) -> 'FrozenConv2D':
         """A frozen copy of `conv` (built), computing in `dtype` (a policy; default: conv's),
         its output in `output_dtype` (default: the computing dtype)."""
-        # Zeros, not conv's random initializers, which set_weights overwrites: drawing VGG19's
-        # 20 million random values for each copy was a visible part of start-up.
+        # Its variables start as conv's values (cast to `dtype`): drawing random values, or
+        # zeros, and then assigning conv's was a visible part of start-up for VGG19's 20
+        # million weights per copy.
+        kernel, bias = (tf.convert_to_tensor(w) for w in (conv.kernel, conv.bias))
         layer = cls.from_config({**conv.get_config(), 'dtype': dtype or conv.dtype_policy,
-                                 'kernel_initializer': 'zeros', 'bias_initializer': 'zeros',
                                  'as_matmuls': as_matmuls, 'output_dtype': output_dtype})
+        layer.kernel_initializer, layer.bias_initializer = _values(kernel), _values(bias)
+        layer._rotated_initializer = _values(rotate_kernel(kernel))
         layer.build(conv.input.shape)
-        kernel, bias = conv.get_weights()
-        layer.set_weights([kernel, bias, rotate_kernel(kernel)])
         layer.trainable = False
         return layer
 
@@ -62,7 +62,7 @@ class FrozenConv2D(keras.layers.Conv2D):
         super().build(input_shape)
         self.rotated_kernel = self.add_weight(
             name='rotated_kernel', shape=self.kernel.shape[:2] + self.kernel.shape[2:][::-1],
-            initializer='zeros', trainable=False)
+            initializer=getattr(self, '_rotated_initializer', 'zeros'), trainable=False)
 
     def call(self, inputs):
         kernel = tf.cast(self.kernel, inputs.dtype)
@@ -88,6 +88,11 @@ class FrozenConv2D(keras.layers.Conv2D):
         return self.activation(convolve(inputs))
 
 
+def _values(tensor):
+    """An initializer that returns `tensor` (cast to the variable's dtype)."""
+    return lambda shape, dtype=None: tf.cast(tensor, dtype or tensor.dtype)
+
+
 def shifted_matmuls(x, kernel):
     """The 3x3 'same' convolution of x [N, H, W, C] with `kernel`, as the sum of 9 matrix
     products of shifted copies of x with the kernel's taps.
@@ -110,7 +115,7 @@ def shifted_matmuls(x, kernel):
     return tf.reshape(total, tf.concat([shape[:3], [kernel.shape[3]]], 0))
 
 
-def rotate_kernel(kernel: np.ndarray) -> np.ndarray:
+def rotate_kernel(kernel):
     """[kh, kw, in, out] -> [kh, kw, out, in], rotated by 180 degrees in space: the kernel whose
     convolution with an output gradient is the input gradient (stride 1, 'same' padding)."""
-    return np.ascontiguousarray(np.transpose(kernel[::-1, ::-1], (0, 1, 3, 2)))
+    return tf.transpose(tf.reverse(kernel, [0, 1]), [0, 1, 3, 2])

@@ -17,6 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from . import vgg_layers
+from .frozen_conv import rotate_kernel
 from .network import preprocess
 
 
@@ -67,10 +68,10 @@ class PlainVGG19(tf.Module):
         return sum(int(np.prod(v.shape)) * v.dtype.size for v in self.kernels + self.biases)
 
     def rotated_kernels(self):
-        """Each kernel rotated by 180 degrees with its channels swapped (frozen_conv.rotate_kernel),
+        """Each kernel rotated by 180 degrees with its channels swapped (`rotate_kernel`),
         computed in the graph: pass them to `__call__` for the faster input gradient that
         `FrozenConv2D` computes, without storing a second copy of the weights."""
-        return [tf.transpose(tf.reverse(k, [0, 1]), [0, 1, 3, 2]) for k in self.kernels]
+        return [rotate_kernel(k) for k in self.kernels]
 
     def __call__(self, images, layers, rotated: Optional[Sequence[tf.Tensor]] = None):
         """{layer: features} of `images` (float32 [N, H, W, 3], RGB 0..255).
