@@ -116,6 +116,21 @@ def test_float32_matmuls_follow_the_hardware_decision(monkeypatch):
         assert not mixed.as_matmuls
 
 
+@pytest.mark.parametrize('dtype', [None, 'bfloat16'])
+def test_frozen_copy_holds_the_source_weights(dtype):
+    conv = keras.layers.Conv2D(4, 3, padding='same', activation='relu',
+                               bias_initializer='random_normal')
+    keras.Sequential([keras.Input((5, 5, 2)), conv])
+    copy = frozen_conv.FrozenConv2D.of(conv, dtype)
+    kernel, bias = conv.get_weights()
+    cast = (lambda w: w) if dtype is None else (lambda w: tf.cast(w, dtype).numpy())
+    np.testing.assert_array_equal(copy.kernel.numpy(), cast(kernel))
+    np.testing.assert_array_equal(copy.bias.numpy(), cast(bias))
+    np.testing.assert_array_equal(copy.rotated_kernel.numpy(),
+                                  cast(frozen_conv.rotate_kernel(kernel).numpy()))
+    assert not copy.trainable and copy.kernel is not conv.kernel
+
+
 def test_rotated_kernel():
     kernel = np.arange(3 * 3 * 2 * 4, dtype=np.float32).reshape(3, 3, 2, 4)
     rotated = frozen_conv.rotate_kernel(kernel).numpy()

@@ -31,6 +31,7 @@ class FrozenConv2D(keras.layers.Conv2D):
         super().__init__(*args, **kwargs)
         self.as_matmuls = as_matmuls
         self.output_dtype = output_dtype
+        self.rotated_kernel_initializer = 'zeros'
 
     def get_config(self):
         return {**super().get_config(), 'as_matmuls': self.as_matmuls,
@@ -44,11 +45,13 @@ class FrozenConv2D(keras.layers.Conv2D):
         # Its variables start as conv's values (cast to `dtype`): drawing random values, or
         # zeros, and then assigning conv's was a visible part of start-up for VGG19's 20
         # million weights per copy.
-        kernel, bias = (tf.convert_to_tensor(w) for w in (conv.kernel, conv.bias))
         layer = cls.from_config({**conv.get_config(), 'dtype': dtype or conv.dtype_policy,
                                  'as_matmuls': as_matmuls, 'output_dtype': output_dtype})
-        layer.kernel_initializer, layer.bias_initializer = _values(kernel), _values(bias)
-        layer._rotated_initializer = _values(rotate_kernel(kernel))
+        kernel = tf.convert_to_tensor(conv.kernel)
+        layer.kernel_initializer = _values(kernel)
+        layer.rotated_kernel_initializer = _values(rotate_kernel(kernel))
+        if conv.use_bias:
+            layer.bias_initializer = _values(tf.convert_to_tensor(conv.bias))
         layer.build(conv.input.shape)
         layer.trainable = False
         return layer
@@ -62,7 +65,7 @@ class FrozenConv2D(keras.layers.Conv2D):
         super().build(input_shape)
         self.rotated_kernel = self.add_weight(
             name='rotated_kernel', shape=self.kernel.shape[:2] + self.kernel.shape[2:][::-1],
-            initializer=getattr(self, '_rotated_initializer', 'zeros'), trainable=False)
+            initializer=self.rotated_kernel_initializer, trainable=False)
 
     def call(self, inputs):
         kernel = tf.cast(self.kernel, inputs.dtype)
