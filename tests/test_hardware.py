@@ -38,6 +38,17 @@ def test_mixed_is_refused_where_it_cannot_run():
                             exportable=False) == 'float32'
 
 
+@pytest.mark.parametrize('flags, units', [
+    ({'avx2', 'avx512f', 'avx512_bf16', 'amx_bf16'}, 'AMX-BF16'),       # Intel Xeon with AMX
+    ({'avx2', 'avx512f', 'avx512_bf16'}, 'AVX-512 with AVX512_BF16'),  # AMD Zen 4
+    ({'avx2', 'avx512f'}, 'AVX-512'),
+    ({'avx2', 'fma'}, 'AVX2'),                                          # AMD Zen 2/3
+    (set(), ''),
+])
+def test_vector_units_name_the_cpu_family(flags, units):
+    assert hardware.vector_units(frozenset(flags)) == units
+
+
 def test_cpu_flags(tmp_path):
     cpuinfo = tmp_path / 'cpuinfo'
     cpuinfo.write_text('processor\t: 0\nflags\t\t: fpu avx512f avx512_bf16 amx_bf16 amx_tile\n')

@@ -96,6 +96,17 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
+# The instructions our speed depends on, widest first, as figures name a CPU family by them.
+VECTOR_UNITS = (('amx_bf16', 'AMX-BF16'), ('avx512_bf16', 'AVX-512 with AVX512_BF16'),
+                ('avx512f', 'AVX-512'), ('avx2', 'AVX2'))
+
+
+def vector_units(flags: FrozenSet[str]) -> str:
+    """The widest of VECTOR_UNITS that CPU `flags` have ('' if none): a model name such as
+    "AMD EPYC" covers CPUs with and without bfloat16 instructions."""
+    return next((name for flag, name in VECTOR_UNITS if flag in flags), '')
+
+
 def onednn_enabled() -> bool:
     """Whether TensorFlow runs its CPU kernels through oneDNN. No public API says so."""
     try:

@@ -20,7 +20,7 @@ import time
 from absl import flags
 
 from ..config import StyleTransferConfig
-from ..hardware import cpu_name
+from ..hardware import cpu_flags, cpu_name, vector_units
 from . import _examples, app
 
 FLAGS = flags.FLAGS
@@ -74,7 +74,9 @@ def machine():
     gpus = tf.config.list_physical_devices('GPU')
     device = ', '.join(tf.config.experimental.get_device_details(g).get('device_name', g.name)
                        for g in gpus) or f'CPU only, {os.cpu_count()} cores'
-    return (f'{cpu_name()}; {device}; TensorFlow {tf.__version__} (oneDNN '
+    units = vector_units(cpu_flags())
+    cpu = f'{cpu_name()} ({units})' if units else cpu_name()
+    return (f'{cpu}; {device}; TensorFlow {tf.__version__} (oneDNN '
             f'{"on" if onednn_enabled() else "off"}); Python {platform.python_version()}')
 
 
