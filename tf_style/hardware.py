@@ -19,6 +19,9 @@ ONEDNN_DEFAULT_CPU_FLAGS = frozenset({'avx512_vnni', 'avx512_bf16', 'avx_vnni', 
                                       'amx_int8', 'amx_bf16'})
 # bfloat16 tensor cores: NVIDIA Ampere (compute capability 8.0) and later.
 BF16_GPU_CAPABILITY = (8, 0)
+# The instructions our speed depends on, widest first, as figures name a CPU family by them.
+VECTOR_UNITS = (('amx_bf16', 'AMX-BF16'), ('avx512_bf16', 'AVX-512 with AVX512_BF16'),
+                ('avx512f', 'AVX-512'), ('avx2', 'AVX2'))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,11 +97,6 @@ def cpu_name() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
-
-
-# The instructions our speed depends on, widest first, as figures name a CPU family by them.
-VECTOR_UNITS = (('amx_bf16', 'AMX-BF16'), ('avx512_bf16', 'AVX-512 with AVX512_BF16'),
-                ('avx512f', 'AVX-512'), ('avx2', 'AVX2'))
 
 
 def vector_units(flags: FrozenSet[str]) -> str:

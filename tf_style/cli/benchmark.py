@@ -20,7 +20,7 @@ import time
 from absl import flags
 
 from ..config import StyleTransferConfig
-from ..hardware import cpu_flags, cpu_name, vector_units
+from ..hardware import cpu_flags, cpu_name, onednn_enabled, vector_units
 from . import _examples, app
 
 FLAGS = flags.FLAGS
@@ -70,7 +70,6 @@ TUTORIAL_ADAM = dict(optimizer='adam', learning_rate=0.02 * 255, adam_beta_1=0.9
 
 def machine():
     import tensorflow as tf
-    from ..hardware import onednn_enabled
     gpus = tf.config.list_physical_devices('GPU')
     device = ', '.join(tf.config.experimental.get_device_details(g).get('device_name', g.name)
                        for g in gpus) or f'CPU only, {os.cpu_count()} cores'
