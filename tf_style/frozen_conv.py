@@ -42,9 +42,9 @@ class FrozenConv2D(keras.layers.Conv2D):
            output_dtype: Optional[str] = None) -> 'FrozenConv2D':
         """A frozen copy of `conv` (built), computing in `dtype` (a policy; default: conv's),
         its output in `output_dtype` (default: the computing dtype)."""
-        # Its variables start as conv's values (cast to `dtype`): drawing random values, or
-        # zeros, and then assigning conv's was a visible part of start-up for VGG19's 20
-        # million weights per copy.
+        # Its variables start as conv's values (cast to `dtype`), not initialised and then
+        # assigned: for VGG19's 20 million weights per copy, that second pass is a visible part
+        # of start-up.
         layer = cls.from_config({**conv.get_config(), 'dtype': dtype or conv.dtype_policy,
                                  'as_matmuls': as_matmuls, 'output_dtype': output_dtype})
         kernel = tf.convert_to_tensor(conv.kernel)
