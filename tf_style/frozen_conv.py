@@ -48,11 +48,14 @@ class FrozenConv2D(keras.layers.Conv2D):
         layer = cls.from_config({**conv.get_config(), 'dtype': dtype or conv.dtype_policy,
                                  'as_matmuls': as_matmuls, 'output_dtype': output_dtype})
         kernel = tf.convert_to_tensor(conv.kernel)
-        layer.kernel_initializer = _values(kernel)
-        layer.rotated_kernel_initializer = _values(rotate_kernel(kernel))
+        initial = {'kernel_initializer': _values(kernel),
+                   'rotated_kernel_initializer': _values(rotate_kernel(kernel))}
         if conv.use_bias:
-            layer.bias_initializer = _values(tf.convert_to_tensor(conv.bias))
+            initial['bias_initializer'] = _values(tf.convert_to_tensor(conv.bias))
+        configured = {name: getattr(layer, name) for name in initial}
+        _set(layer, initial)
         layer.build(conv.input.shape)
+        _set(layer, configured)  # get_config stays serialisable: no tensors in it
         layer.trainable = False
         return layer
 
@@ -89,6 +92,11 @@ class FrozenConv2D(keras.layers.Conv2D):
             return outputs, lambda dy: same(tf.cast(dy, x.dtype), rotated)
 
         return self.activation(convolve(inputs))
+
+
+def _set(layer, attributes: dict):
+    for name, value in attributes.items():
+        setattr(layer, name, value)
 
 
 def _values(tensor):
