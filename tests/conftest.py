@@ -49,6 +49,35 @@ def start_and_signal(args, signals, at='iter 3/'):
     return proc.returncode, stderr
 
 
+KERNELS = {'default': None, 'eigen': '0', 'onednn': '1'}
+
+
+def pytest_addoption(parser):
+    parser.addoption('--kernels', choices=sorted(KERNELS) + ['other'], default='default',
+                     help="TensorFlow's CPU kernels for this run (TF_ENABLE_ONEDNN_OPTS, in this "
+                     "process and the commands the tests start): eigen (TensorFlow's default "
+                     "kernels, the path of AVX2-only CPUs), onednn, default (as the CPU "
+                     "decides), or other (the path this CPU does not take by default). "
+                     "BUILD.md#tests")
+
+
+def pytest_configure(config):
+    kernels = config.getoption('--kernels')
+    if kernels == 'other':
+        from tf_style import hardware
+        kernels = 'eigen' if hardware.expected_capabilities().onednn else 'onednn'
+    if KERNELS[kernels] is not None:
+        os.environ['TF_ENABLE_ONEDNN_OPTS'] = KERNELS[kernels]
+
+
+def pytest_report_header(config):
+    from tf_style import hardware
+    caps = hardware.expected_capabilities()
+    bfloat16 = 'native' if hardware.bfloat16_is_fast(caps) else 'emulated'
+    return (f'kernels: {"oneDNN" if caps.onednn else "Eigen"}, bfloat16 {bfloat16}; CPU: '
+            f'{hardware.cpu_name()} ({hardware.vector_units(caps.cpu_flags) or "no AVX2"})')
+
+
 @pytest.fixture(scope='session')
 def random_extractor():
     from tf_style.network import build_extractor

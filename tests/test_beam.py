@@ -13,6 +13,7 @@ from apache_beam.options.pipeline_options import PipelineOptions  # noqa: E402
 from apache_beam.testing.util import BeamAssertException, assert_that  # noqa: E402
 
 from tf_style import images  # noqa: E402
+import numerics  # noqa: E402
 from tf_style.beam import (FeaturesModelHandler, StylizeModelHandler, _Stylizer,  # noqa: E402
                            pipeline_counts, stylize_pipeline)
 from tf_style.errors import ConfigError, ImageError  # noqa: E402
@@ -151,13 +152,13 @@ def _grams_match(expected):
             if sorted(result.inference) != sorted(expected[key]):
                 raise BeamAssertException(f'{key}: outputs {sorted(result.inference)}')
             for name, gram in expected[key].items():
-                np.testing.assert_allclose(result.inference[name], gram, rtol=1e-4,
-                                           atol=1e-4 * np.abs(gram).max())
+                numerics.FLOAT32_OTHER_KERNELS.check(result.inference[name], gram, name)
     return check
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize('source', ['network', 'saved_model'])
+@pytest.mark.kernels
 def test_features_handler_through_run_inference_gives_the_extractors_grams(
         source, random_extractor, tmp_path):
     # Two images of one size (one batch through the network) and one of another.
@@ -178,6 +179,7 @@ def test_features_handler_through_run_inference_gives_the_extractors_grams(
 
 
 @pytest.mark.slow
+@pytest.mark.kernels
 def test_features_handler_groups_a_batch_by_size(random_extractor):
     handler = FeaturesModelHandler(weights='random', layers=LAYERS, include_features=True)
     pictures = [_image(1, (32, 40, 3)), _image(3, (24, 24, 3)), _image(2, (32, 40, 3))]
@@ -185,8 +187,7 @@ def test_features_handler_groups_a_batch_by_size(random_extractor):
     for picture, result in zip(pictures, results):
         assert result.example is picture
         for name, gram in _expected_grams(random_extractor, picture).items():
-            np.testing.assert_allclose(result.inference[name], gram, rtol=1e-4,
-                                       atol=1e-4 * np.abs(gram).max())
+            numerics.FLOAT32_OTHER_KERNELS.check(result.inference[name], gram, name)
         assert result.inference['block2_conv1'].shape == (
             picture.shape[0] // 2, picture.shape[1] // 2, 128)
 

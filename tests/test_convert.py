@@ -4,8 +4,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import numerics
 from tf_style import convert, network
 from tf_style.errors import WeightsError
+
+pytestmark = pytest.mark.kernels
 
 
 def test_identity_conv_passes_non_negative_input_through():
@@ -28,7 +31,7 @@ def test_stand_in_computes_the_hed_vgg16_features(hed_weights):
         x = expected[b] = getattr(hed, f'block{b}')(x)
     feats = ours(rgb, layers=['block3_conv4', 'block4_conv4', 'block5_conv4'])
     for b, name in [(3, 'block3_conv4'), (4, 'block4_conv4'), (5, 'block5_conv4')]:
-        np.testing.assert_allclose(feats[name].numpy(), expected[b].numpy(), rtol=1e-4, atol=1e-3)
+        numerics.FLOAT32_OTHER_KERNELS.check(feats[name], expected[b], name)
 
 
 def test_output_name_must_be_keras3(tmp_path):

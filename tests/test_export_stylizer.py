@@ -11,6 +11,8 @@ from tf_style.errors import ConfigError, TfStyleError
 from tf_style.export_stylizer import export_stylizer
 from tf_style.transfer import stylize
 
+pytestmark = pytest.mark.kernels
+
 DEFAULT_ITERATIONS = 4
 # Shallow layers keep the exports small and quick to trace and load; test_the_loss_is_stylize_s
 # runs the paper's layers (to conv5_1).

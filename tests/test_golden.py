@@ -17,6 +17,8 @@ from PIL import Image
 
 from conftest import EXAMPLES, ROOT, run_bin
 
+pytestmark = pytest.mark.kernels
+
 GOLDEN = os.path.join(ROOT, 'tests', 'golden')
 COMMON = ('--weights=random', '--image_size=48', '--seed=1', '--precision=float32',
           '--print_every=0', '--quiet')

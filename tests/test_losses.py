@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import numerics
 from tf_style import losses
 
 
@@ -34,6 +35,7 @@ def test_gram_gradient_is_einsums():
     np.testing.assert_allclose(gradients[0], gradients[1], rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.kernels
 def test_gram_of_bfloat16_features_is_float32_its_gradient_a_bfloat16_product():
     # Mixed precision: G in float32 (G - A cancels); the gradient's matrix product in bfloat16
     # (twice float32's speed on CPUs with bf16 units), within bfloat16's rounding.
@@ -57,8 +59,7 @@ def test_gram_of_bfloat16_features_is_float32_its_gradient_a_bfloat16_product():
     np.testing.assert_allclose(gram.numpy()[0], exact.T @ exact, rtol=1e-5, atol=1e-4)
     w = weights.numpy()[0]
     expected = (exact @ (w + w.T)).reshape(1, 6, 5, 8)
-    np.testing.assert_allclose(tf.cast(gradient, tf.float32).numpy(), expected,
-                               rtol=2e-2, atol=2e-2 * np.abs(expected).max())
+    numerics.BFLOAT16_PRODUCT.check(tf.cast(gradient, tf.float32), expected)
 
 
 def test_content_loss_by_hand():

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from conftest import example
+import numerics
 from tf_style import colour
 from tf_style.errors import ConfigError
 from tf_style.inputs import initial_image
@@ -29,6 +30,7 @@ def test_loss_decreases_and_pixels_stay_valid(random_extractor, tiny_pair, optim
 
 
 @pytest.mark.slow
+@pytest.mark.kernels
 def test_same_seed_same_output(random_extractor, tiny_pair):
     runs = [stylize(*tiny_pair, extractor=random_extractor, iterations=3, seed=s, **TINY)
             for s in (5, 5, 6)]
@@ -151,6 +153,7 @@ def test_coarse_to_fine_reports_each_scale(random_extractor, tiny_pair):
 
 
 @pytest.mark.slow
+@pytest.mark.kernels
 def test_mixed_precision_loss_is_close_to_float32(random_extractor):
     from tf_style.config import StyleTransferConfig
     from tf_style.inputs import Inputs
@@ -162,7 +165,7 @@ def test_mixed_precision_loss_is_close_to_float32(random_extractor):
     # The same image, its loss computed in bfloat16 and in float32.
     exact = evaluate(random_extractor, inputs, image, config)['total']
     mixed = evaluate(random_extractor.with_precision('mixed'), inputs, image, config)['total']
-    assert mixed == pytest.approx(exact, rel=0.05)
+    numerics.bfloat16_against_float32().check(mixed, exact)
     # A mixed-precision run optimises the float32 loss nearly as well.
     runs = {p: stylize(*pair, extractor=random_extractor, iterations=10, seed=0, image_size=64,
                        init='content', precision=p) for p in ('float32', 'mixed')}
