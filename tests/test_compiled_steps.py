@@ -53,10 +53,10 @@ def test_other_settings_or_sizes_get_their_own_step(random_extractor, contents):
 
 
 def test_a_batch_computes_each_style_images_grams_once(random_extractor, contents, monkeypatch):
-    from tf_style import objective
+    from tf_style.evaluators import WholeImage
     computed = []
-    real = objective._grams
-    monkeypatch.setattr(objective, '_grams', lambda *a, **k: computed.append(1) or real(*a, **k))
+    real = WholeImage.grams
+    monkeypatch.setattr(WholeImage, 'grams', lambda *a, **k: computed.append(1) or real(*a, **k))
     steps = CompiledSteps()
     style = example('starry_night', 40)
     for content in contents:

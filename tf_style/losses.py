@@ -40,9 +40,9 @@ def content_loss(features, target):
 
 
 def style_layer_loss(gram, target_gram, num_filters, num_positions):
-    """Equation 4: E_l = 1 / (4 N_l^2 M_l^2) sum (G - A)^2."""
-    n = tf.cast(num_filters, tf.float32)
-    m = tf.cast(num_positions, tf.float32)
+    """Equation 4: E_l = 1 / (4 N_l^2 M_l^2) sum (G - A)^2, in the Grams' precision."""
+    n = tf.cast(num_filters, gram.dtype)
+    m = tf.cast(num_positions, gram.dtype)
     return tf.reduce_sum(tf.square(gram - target_gram)) / (4.0 * n * n * m * m)
 
 
@@ -69,10 +69,20 @@ def guided_gram(features, mask):
     return gram_matrix(features) / tf.reduce_sum(tf.square(mask))
 
 
-def total_variation_loss(image):
-    """Sum of squared differences of neighbouring pixels (not in the paper; smooths noise)."""
-    dy = image[:, 1:, :, :] - image[:, :-1, :, :]
-    dx = image[:, :, 1:, :] - image[:, :, :-1, :]
+def total_variation_loss(image, window=None):
+    """Sum of squared differences of neighbouring pixels (not in the paper; smooths noise).
+
+    `window` [y0, y1, x0, x1]: only the pairs whose first pixel lies in it (a tile's interior:
+    the pairs of the tiles' interiors partition the image's pairs)."""
+    if window is None:
+        dy = image[:, 1:, :, :] - image[:, :-1, :, :]
+        dx = image[:, :, 1:, :] - image[:, :, :-1, :]
+        return tf.reduce_sum(tf.square(dy)) + tf.reduce_sum(tf.square(dx))
+    y0, y1, x0, x1 = window[0], window[1], window[2], window[3]
+    shape = tf.shape(image)
+    last_y, last_x = tf.minimum(y1, shape[1] - 1), tf.minimum(x1, shape[2] - 1)
+    dy = image[:, y0 + 1:last_y + 1, x0:x1] - image[:, y0:last_y, x0:x1]
+    dx = image[:, y0:y1, x0 + 1:last_x + 1] - image[:, y0:y1, x0:last_x]
     return tf.reduce_sum(tf.square(dy)) + tf.reduce_sum(tf.square(dx))
 
 
@@ -159,22 +169,47 @@ class StyleObjective:
 
     def __call__(self, features: Mapping[str, tf.Tensor], image=None) -> Dict[str, tf.Tensor]:
         zero = tf.constant(0.0, tf.float32)
-        content = zero
-        for name, target in self.content_targets.items():
-            content += self.content_layer_weights[name] * content_loss(features[name], target)
-        style = zero
-        for region in self.regions:
-            for name, target, mask in region:
-                f = features[name]
-                gram = position_mean_gram(f) if mask is None else guided_gram(f, mask)
-                # == style_layer_loss(G, A' M / M', N, M); see position_mean_gram.
-                style += self.style_layer_weights[name] * style_layer_loss(
-                    gram, target, f.shape[-1], 1)
+        grams = [position_mean_gram(features[name]) if mask is None else
+                 guided_gram(features[name], mask) for name, _, mask in self.style_terms()]
         tv = total_variation_loss(image) if (self.tv_weight and image is not None) else zero
+        temporal = (self.temporal_term(image) if (self.temporal_weight and image is not None)
+                    else zero)
+        return self.weighted(self.content_term(features), self.style_term(grams), tv, temporal)
+
+    # Each term once, for the whole image here and for its tiles in tiling.Tiled.
+
+    def content_term(self, features, targets=None):
+        """Sum over content layers of their weight times equation 1; `targets`: the content
+        targets in order (default: this objective's; a tile passes the parts it owns)."""
+        targets = self.content_targets.values() if targets is None else targets
+        content = tf.constant(0.0, tf.float32)
+        for name, target in zip(self.content_targets, targets):
+            content += self.content_layer_weights[name] * content_loss(features[name], target)
+        return content
+
+    def style_terms(self):
+        """(layer, target, mask or None) of every style term: each layer of each region."""
+        return [term for region in self.regions for term in region]
+
+    def style_term(self, grams, dtype=tf.float32):
+        """Sum over style terms of their weight times equation 4, from the whole image's Grams
+        per unit (as `position_mean_gram` and `guided_gram` give them), one per term of
+        `style_terms()`, in their precision (`dtype`)."""
+        style = tf.constant(0.0, dtype)
+        for (name, target, _), gram in zip(self.style_terms(), grams):
+            # == style_layer_loss(G, A' M / M', N, M); see position_mean_gram.
+            style += self.style_layer_weights[name] * style_layer_loss(
+                gram, tf.cast(target, dtype), gram.shape[-1], 1)
+        return style
+
+    def temporal_term(self, image):
+        return temporal_loss(image, self.temporal_target, self.temporal_mask)
+
+    def weighted(self, content, style, tv, temporal) -> Dict[str, tf.Tensor]:
+        """The terms and their total: alpha content + beta style + tv_weight tv (+ the temporal
+        term's weight times it)."""
         total = self.content_weight * content + self.style_weight * style + self.tv_weight * tv
-        temporal = zero
-        if self.temporal_weight and image is not None:
-            temporal = temporal_loss(image, self.temporal_target, self.temporal_mask)
+        if self.temporal_weight:
             total += self.temporal_weight * temporal
         return {'content': content, 'style': style, 'tv': tv, 'temporal': temporal,
                 'total': total}

@@ -1,5 +1,5 @@
-"""The paper's objective built from a run's inputs, and evaluated at an image: the whole image
-through the network at once, or tile by tile (tiling.py) when it would not fit in memory."""
+"""The paper's objective built from a run's inputs: its targets computed by an evaluation
+(evaluators.py: the whole image at once, or tile by tile), the same values either way."""
 
 import hashlib
 from typing import Dict, Optional
@@ -7,35 +7,33 @@ from typing import Dict, Optional
 import numpy as np
 import tensorflow as tf
 
-from . import masks
+from . import evaluators, masks
 from .config import StyleTransferConfig
 from .inputs import Inputs
-from .losses import StyleObjective, guided_gram, position_mean_gram
+from .losses import StyleObjective
 
 
 # At most this many style images' Grams are kept (about 2.4 MB each for the paper's layers).
 KNOWN_GRAMS = 16
 
 
-def build_objective(extractor, inputs: Inputs, config: StyleTransferConfig,
-                    tile_size: int = 0, known_grams: Optional[dict] = None,
-                    on_tile=None) -> StyleObjective:
+def build_objective(source, inputs: Inputs, config: StyleTransferConfig,
+                    known_grams: Optional[dict] = None) -> StyleObjective:
     """The paper's loss with targets from `inputs` (at their working sizes).
 
-    Several style images without masks: the target Grams are their weighted mean
+    `source`: an extractor, or an evaluation of one (evaluators.choose), which computes the
+    targets. Several style images without masks: the target Grams are their weighted mean
     (config.style_blend_weights). With content masks: style i is the target of region i.
     A term weighted 0 has no targets: it is neither computed nor reported (its loss reads 0).
-    `tile_size` > 0: the targets are computed tile by tile, the same values. `known_grams` (a
-    dict kept between runs, such as `CompiledSteps.grams`) keeps each unmasked style image's
-    Grams, so that runs with the same style compute them once. `on_tile`: see tiling.py.
+    `known_grams` (a dict kept between runs, such as `CompiledSteps.grams`) keeps each unmasked
+    style image's Grams, so that runs with the same style compute them once.
     """
+    source = evaluators.of(source)
     content_layers = config.content_layers if config.content_weight else ()
     style_layers = config.style_layers if config.style_weight else ()
-    content_features = (_features(extractor, inputs.content, content_layers, tile_size, on_tile)
-                        if content_layers else {})
-    grams = [_known(known_grams, extractor, style, style_layers, tile_size, on_tile)
-             if not inputs.style_masks else
-             _grams(extractor, style, style_layers, tile_size, inputs.style_masks[i], on_tile)
+    content_features = source.features(inputs.content, content_layers) if content_layers else {}
+    grams = [_known(known_grams, source, style, style_layers) if not inputs.style_masks else
+             source.grams(style, style_layers, inputs.style_masks[i])
              for i, style in enumerate(inputs.styles if style_layers else [])]
     if inputs.content_masks and style_layers:
         targets = grams
@@ -55,34 +53,16 @@ def build_objective(extractor, inputs: Inputs, config: StyleTransferConfig,
         temporal_weight=config.temporal_weight)
 
 
-def _features(extractor, image, layers, tile_size, on_tile=None):
-    if tile_size:
-        from .tiling import tiled_features
-        return tiled_features(extractor, image, layers, tile_size, on_tile)
-    return extractor(image[None], layers=layers)
-
-
-def _grams(extractor, image, layers, tile_size, mask=None, on_tile=None):
-    """{layer: the Gram per position of `image`}, guided by `mask` when given."""
-    if tile_size:
-        from .tiling import tiled_grams
-        return tiled_grams(extractor, image, layers, tile_size, mask, on_tile)
-    features = extractor(image[None], layers=layers)
-    guides = masks.at_layers(mask, layers) if mask is not None else None
-    return {name: position_mean_gram(features[name]) if guides is None else
-            guided_gram(features[name], guides[name]) for name in layers}
-
-
-def _known(known, extractor, image, layers, tile_size, on_tile=None):
-    """_grams of an unmasked style image, from `known` when it holds them."""
+def _known(known, source, image, layers):
+    """The Grams of an unmasked style image, from `known` when it holds them."""
     if known is None:
-        return _grams(extractor, image, layers, tile_size, on_tile=on_tile)
-    key = (id(extractor), image.shape, tuple(layers), tile_size,
+        return source.grams(image, layers)
+    key = (source.key, image.shape, tuple(layers),
            hashlib.sha1(np.ascontiguousarray(image).tobytes()).hexdigest())
     if key not in known:
         if len(known) >= KNOWN_GRAMS:  # the oldest goes: a batch of many sizes stays bounded
             del known[next(iter(known))]
-        known[key] = _grams(extractor, image, layers, tile_size, on_tile=on_tile)
+        known[key] = source.grams(image, layers)
     return known[key]
 
 
@@ -91,43 +71,15 @@ def losses_at(objective: StyleObjective, extractor, image, layers) -> Dict[str, 
     return objective(extractor(image, layers=layers), image)
 
 
-def evaluator(objective: StyleObjective, extractor, layers, tile_size: int = 0, on_tile=None):
-    """`value_and_gradient(image)`: image [1, H, W, 3] -> ({term: scalar}, d total / d image).
-
-    The whole image through the network at once, or with `tile_size` > 0 tile by tile
-    (tiling.TiledObjective, on the host), the same values with the network's memory bounded by
-    one tile. Either is called inside the optimizer's compiled step. `on_tile`: see tiling.py.
-    """
-    if tile_size:
-        from .tiling import TiledObjective
-        return TiledObjective(extractor, objective, tile_size, on_tile).tensor_value_and_gradient
-
-    # Plain TensorFlow code: autograph need not convert it, nor Keras' layers below it, when a
-    # caller's tf.function has autograph on.
-    @tf.autograph.experimental.do_not_convert
-    def value_and_gradient(image):
-        with tf.GradientTape() as tape:
-            tape.watch(image)
-            losses = losses_at(objective, extractor, image, layers)
-        return losses, tape.gradient(losses['total'], image)
-    return value_and_gradient
-
-
-def evaluate(extractor, inputs: Inputs, image, config: StyleTransferConfig,
-             objective: Optional[StyleObjective] = None, tile_size: int = 0,
-             on_tile=None) -> Dict[str, float]:
+def evaluate(source, inputs: Inputs, image, config: StyleTransferConfig,
+             objective: Optional[StyleObjective] = None) -> Dict[str, float]:
     """The objective's terms for `image` (H x W x 3, the content's size), as floats.
 
-    `objective`: the one already built from `inputs` with this extractor, if any. `tile_size`
-    > 0: computed tile by tile, telling `on_tile` (see tiling.py).
-    """
-    objective = objective or build_objective(extractor, inputs, config, tile_size,
-                                             on_tile=on_tile)
-    if tile_size:
-        from .tiling import TiledObjective
-        return TiledObjective(extractor, objective, tile_size, on_tile).value(image)
-    image = tf.constant(np.asarray(image, np.float32)[None])
-    return floats(losses_at(objective, extractor, image, config.layers))
+    `source`: an extractor or an evaluation of one; `objective`: the one already built from
+    `inputs` with it, if any."""
+    source = evaluators.of(source)
+    objective = objective or build_objective(source, inputs, config)
+    return source.value(objective, image, config.layers)
 
 
 def floats(losses) -> Dict[str, float]:

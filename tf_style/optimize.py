@@ -13,8 +13,8 @@ import tensorflow as tf
 from .adam import MAX_FAULTS, Adam
 from .config import StyleTransferConfig
 from .lbfgs import LBFGS
+from . import evaluators
 from .losses import StyleObjective
-from .objective import evaluator
 
 
 class NumericalFault(Exception):
@@ -32,20 +32,21 @@ def make_optimizer(config: StyleTransferConfig, image: tf.Variable):
 class Optimization:
     """The image variable, the optimizer's state, and the compiled step, at one scale.
 
-    `tile_size` > 0: the objective is evaluated tile by tile (objective.evaluator), and the
-    image and the optimizer's state are kept in host memory, where an image larger than a
-    GPU's memory fits; `on_tile` follows each evaluation's passes over the tiles (tiling.py).
+    `source`: an extractor, or an evaluation of one (evaluators.choose). One whose
+    `host_memory` says so (the tiled one) keeps the image and the optimizer's state in host
+    memory, where an image larger than a GPU's memory fits.
     """
 
-    def __init__(self, objective, extractor, start: np.ndarray, config: StyleTransferConfig,
-                 track_best: bool = False, tile_size: int = 0, on_tile=None):
-        self._layers, self.tile_size, self.on_tile = config.layers, tile_size, on_tile
-        with tf.device('/CPU:0') if tile_size else contextlib.nullcontext():
+    def __init__(self, objective, source, start: np.ndarray, config: StyleTransferConfig,
+                 track_best: bool = False):
+        self._layers, self.evaluation = config.layers, evaluators.of(source)
+        host = self.evaluation.host_memory
+        with tf.device('/CPU:0') if host else contextlib.nullcontext():
             self.image = tf.Variable(start[None], name='image')
             self.best_loss = tf.Variable(np.inf, dtype=tf.float32, trainable=False)
             self.best_image = tf.Variable(start[None], trainable=False) if track_best else None
             self.optimizer = make_optimizer(config, self.image)
-        self._use(objective, extractor)
+        self._use(objective, self.evaluation)
         self._compile()
         # What a checkpoint holds: everything the next iteration depends on.
         self.state = dict(image=self.image, best_loss=self.best_loss, optimizer={
@@ -53,11 +54,14 @@ class Optimization:
         if track_best:
             self.state['best_image'] = self.best_image
 
-    def _use(self, objective, extractor):
+    def _use(self, objective, evaluation):
         """Sets what the step evaluates."""
-        self.objective, self.extractor = objective, extractor
-        self.value_and_gradient = evaluator(objective, extractor, self._layers, self.tile_size,
-                                            self.on_tile)
+        self.objective, self.evaluation = objective, evaluation
+        self.value_and_gradient = evaluation.value_and_gradient(objective, self._layers)
+
+    @property
+    def extractor(self):
+        return self.evaluation.extractor
 
     def _compile(self):
         # Without autograph: the step's control flow is written as tf.cond and tf.while_loop,
@@ -68,7 +72,8 @@ class Optimization:
         """One update; returns the latest losses (L-BFGS: after it, Adam: before it)."""
         self.optimizer.prime(self.value_and_gradient)  # eagerly, once: see lbfgs.py
         # The targets are arguments, not constants of the graph: `restart` reuses the graph.
-        return self._compiled_step(() if self.tile_size else self.objective.tensors())
+        return self._compiled_step(self.objective.tensors() if self.evaluation.compiled_targets
+                                   else ())
 
     def _step(self, targets):
         """The compiled body of `step`, the TensorFlow tutorial's train_step in two lines."""
@@ -77,14 +82,15 @@ class Optimization:
         return losses
 
     def _evaluator(self, targets):
-        if self.tile_size:  # evaluated on the host, outside the graph (tiling.py)
+        if not self.evaluation.compiled_targets:
             return self.value_and_gradient
-        return evaluator(self.objective.with_tensors(targets), self.extractor, self._layers)
+        return self.evaluation.value_and_gradient(self.objective.with_tensors(targets),
+                                                  self._layers)
 
     def restart(self, objective, start: np.ndarray):
         """Starts again from `start` with `objective` (the same settings and target shapes: see
         CompiledSteps), keeping the compiled step."""
-        self._use(objective, self.extractor)
+        self._use(objective, self.evaluation)
         self.image.assign(start[None])
         self.best_loss.assign(np.inf)
         if self.best_image is not None:
@@ -103,11 +109,11 @@ class Optimization:
     def stalled(self) -> bool:
         return self.optimizer.stalled()
 
-    def switch(self, objective, extractor):
-        """Goes on from the current image with another objective and network, keeping the
-        optimizer's state. In place: a second L-BFGS state would hold 2 x history more copies
-        of the image while both exist."""
-        self._use(objective, extractor)
+    def switch(self, objective, evaluation):
+        """Goes on from the current image with another objective and network (its
+        evaluation), keeping the optimizer's state. In place: a second L-BFGS state would hold
+        2 x history more copies of the image while both exist."""
+        self._use(objective, evaluation)
         self._compile()  # another network: another graph
         # Losses of another objective do not compare with this one's.
         self.best_loss.assign(np.inf)
@@ -157,12 +163,12 @@ class CompiledSteps:
         self._kept = collections.OrderedDict()
         self.grams = {} if grams is None else grams
 
-    def optimization(self, objective, extractor, start: np.ndarray, config: StyleTransferConfig,
-                     track_best: bool = False, tile_size: int = 0,
-                     on_tile=None) -> Optimization:
-        if tile_size:  # the tiled evaluation has no compiled targets to swap
-            return Optimization(objective, extractor, start, config, track_best, tile_size,
-                                on_tile)
+    def optimization(self, objective, source, start: np.ndarray, config: StyleTransferConfig,
+                     track_best: bool = False) -> Optimization:
+        source = evaluators.of(source)
+        if not source.compiled_targets:  # nothing to swap in a kept step
+            return Optimization(objective, source, start, config, track_best)
+        extractor = source.extractor
         key = (start.shape, id(extractor), track_best, objective.settings(), config.layers,
                config.optimizer, config.lbfgs_history, config.step_size, config.adam_beta_1,
                config.adam_beta_2, config.adam_epsilon)
@@ -171,7 +177,7 @@ class CompiledSteps:
         if kept is not None and kept.extractor is extractor:
             kept.restart(objective, start)
         else:
-            kept = Optimization(objective, extractor, start, config, track_best)
+            kept = Optimization(objective, source, start, config, track_best)
         self._kept[key] = kept
         while len(self._kept) > self.capacity:
             self._kept.popitem(last=False)

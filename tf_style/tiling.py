@@ -35,7 +35,7 @@ import tensorflow as tf
 
 from . import vgg_layers
 from .errors import ConfigError
-from .losses import StyleObjective, content_loss, gram_matrix
+from .losses import StyleObjective, gram_matrix, total_variation_loss
 from .network import preprocess
 # The halo's geometry is VGG19's, free of TensorFlow (memory.py sizes tiles with it).
 from .vgg_layers import pooling_grid, receptive_radius, required_halo  # noqa: F401
@@ -174,18 +174,6 @@ def _window(x, r0, r1, c0, c1):
     return tf.slice(x, [0, r0, c0, 0], [-1, r1 - r0, c1 - c0, -1])
 
 
-def _owned_tv(crop, offsets):
-    """Total variation of the pixel pairs whose first pixel is in the interior (those pairs
-    partition the image's pairs; the second pixel is in the halo or beyond the image)."""
-    y0, y1, x0, x1 = offsets[0], offsets[1], offsets[2], offsets[3]
-    shape = tf.shape(crop)
-    dy = crop[:, y0 + 1:tf.minimum(y1, shape[1] - 1) + 1, x0:x1] - \
-        crop[:, y0:tf.minimum(y1, shape[1] - 1), x0:x1]
-    dx = crop[:, y0:y1, x0 + 1:tf.minimum(x1, shape[2] - 1) + 1] - \
-        crop[:, y0:y1, x0:tf.minimum(x1, shape[2] - 1)]
-    return tf.reduce_sum(tf.square(dy)) + tf.reduce_sum(tf.square(dx))
-
-
 def _any_size(value):
     """A TensorSpec for `value` whose height and width (of a rank-4 tensor) can be anything."""
     if value is None:
@@ -268,8 +256,7 @@ class TiledObjective:
         # (layer, target, mask or None, halvings) for every style term: each layer of each region.
         self._style = [(name, target, mask, vgg_layers.halvings(name))
                        for region in objective.regions for name, target, mask in region]
-        # On the host, in float64: the targets, and the guided Grams' divisors (sum of mask^2).
-        self._targets = [np.asarray(target, np.float64) for _, target, _, _ in self._style]
+        # On the host, in float64: the guided Grams' divisors (sum of mask^2).
         self._mask_norms = [None if mask is None else
                             float(np.sum(np.square(np.asarray(mask, np.float64))))
                             for _, _, mask, _ in self._style]
@@ -285,15 +272,13 @@ class TiledObjective:
 
     def _tile_terms(self, crop, offsets, content_targets, masks):
         """A tile's owned share of each term: the unnormalised Gram [1, C, C] of every style
-        term, its content and TV terms (pass 1, and the value alone)."""
-        objective = self.objective
+        term, its content and TV terms (pass 1, and the value alone). The TV pairs it owns are
+        those whose first pixel is in its interior."""
         features = _owned_features(self.extractor, crop, offsets, self.layers)
         grams = [_owned_gram(features[name], mask) for (name, *_), mask in zip(self._style, masks)]
-        content = tf.constant(0.0)
-        for (name, _, _), target in zip(self._content, content_targets):
-            content += objective.content_layer_weights[name] * content_loss(features[name],
-                                                                             target)
-        tv = _owned_tv(crop, offsets) if objective.tv_weight else tf.constant(0.0)
+        content = self.objective.content_term(features, content_targets)
+        tv = (total_variation_loss(crop, offsets) if self.objective.tv_weight
+              else tf.constant(0.0))
         return grams, content, tv
 
     def _tile_gradient(self, crop, offsets, content_targets, masks, sums, norms, own):
@@ -303,30 +288,26 @@ class TiledObjective:
         dL/dG (and the style loss) follow from the whole image's Grams: `sums` (float64, one per
         style term) plus, where `own` is 1, this tile's own, which pass 1 left out; their
         divisors are `norms`. Returns (style, content, tv, the tile's Grams, the gradient)."""
-        o = self.objective
         with tf.GradientTape() as tape:
             tape.watch(crop)
             grams, content, tv = self._tile_terms(crop, offsets, content_targets, masks)
             style, residuals = self._style_terms(
                 [total + own * tf.cast(g, tf.float64) for total, g in zip(sums, grams)], norms)
-            share = o.content_weight * content + o.tv_weight * tv + sum(
+            share = self.objective.weighted(content, 0.0, tv, 0.0)['total'] + sum(
                 (tf.reduce_sum(r * g) for r, g in zip(residuals, grams)), tf.constant(0.0))
         return style, content, tv, grams, tape.gradient(share, crop)
 
-    def _style_terms(self, grams, norms):
-        """The style loss and [dL_total / dG per style term] (constants: no gradient flows
-        through them) from the whole image's Gram sums, in float64."""
-        style, residuals = tf.constant(0.0, tf.float64), []
-        for (name, *_), gram, target, norm in zip(self._style, grams, self._targets,
-                                                  tf.unstack(norms, len(self._style))):
-            n = target.shape[-1]
-            difference = gram / norm - target
-            weight = self.objective.style_layer_weights[name]
-            style += weight * tf.reduce_sum(tf.square(difference)) / (4.0 * n * n)
-            residuals.append(tf.stop_gradient(tf.cast(
-                (self.objective.style_weight * weight * 2.0 / (4.0 * n * n)) * difference / norm,
-                tf.float32)))
-        return style, residuals
+    def _style_terms(self, sums, norms):
+        """The style loss (the objective's, in float64) and [d total / dG per style term]
+        (constants: no gradient flows through them) from the whole image's Gram sums."""
+        sums = [tf.convert_to_tensor(s, tf.float64) for s in sums]
+        with tf.GradientTape() as tape:
+            tape.watch(sums)
+            style = self.objective.style_term(
+                [s / norm for s, norm in zip(sums, tf.unstack(norms, len(sums)))], tf.float64)
+            total = self.objective.weighted(0.0, style, 0.0, 0.0)['total']
+        residuals = tape.gradient(total, sums) if sums else []
+        return style, [tf.stop_gradient(tf.cast(r, tf.float32)) for r in residuals]
 
     # ---- the host side ----
 
@@ -379,7 +360,7 @@ class TiledObjective:
 
     def _pass_1(self, image, tiles):
         """The Gram sums (float64, per style term), content and TV terms over `tiles`."""
-        sums = [np.zeros(target.shape, np.float64) for target in self._targets]
+        sums = [np.zeros(target.shape, np.float64) for _, target, _, _ in self._style]
         content = tv = 0.0
         for tile in _each(tiles, GRAMS, self.on_tile):
             grams, c, t = self._forward(*self._inputs(image, tile))
@@ -400,22 +381,21 @@ class TiledObjective:
     def _losses(self, image, content, style, tv, gradient=None) -> Dict[str, float]:
         """All the terms and their total; the temporal term's gradient goes into `gradient`."""
         temporal = self._temporal(image, gradient)
-        o = self.objective
-        return {'content': content, 'style': style, 'tv': tv, 'temporal': temporal,
-                'total': o.content_weight * content + o.style_weight * style +
-                o.tv_weight * tv + o.temporal_weight * temporal}
+        return {name: float(value) for name, value in
+                self.objective.weighted(content, style, tv, temporal).items()}
 
     def _temporal(self, image, gradient) -> float:
-        """The temporal term (per pixel, no network: on the host, whole), its gradient added to
-        `gradient` (when given); as losses.temporal_loss, 1/D sum c (x - w)^2."""
-        o = self.objective
-        if not o.temporal_weight:
+        """The temporal term, its gradient added to `gradient` (when given): it reads no
+        network, so it is computed on the whole image."""
+        if not self.objective.temporal_weight:
             return 0.0
-        difference = image - np.asarray(o.temporal_target)[0]
-        weighted = np.asarray(o.temporal_mask)[0] * difference
+        x = tf.constant(image[None])
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            temporal = self.objective.temporal_term(x)
         if gradient is not None:
-            gradient += (2.0 * o.temporal_weight / image.size) * weighted
-        return float(np.sum(weighted * difference, dtype=np.float64)) / image.size
+            gradient += self.objective.temporal_weight * tape.gradient(temporal, x).numpy()[0]
+        return float(temporal)
 
     def tensor_value_and_gradient(self, image):
         """`value_and_gradient` for TensorFlow callers such as `tf_style.lbfgs.LBFGS`:
@@ -433,6 +413,35 @@ class TiledObjective:
             value.set_shape([])
         gradient.set_shape(image.shape)
         return dict(zip(terms, values)), gradient
+
+
+class Tiled:
+    """The tiled evaluation (see evaluators.py for the interface): the image and the
+    optimizer's state in host memory, the network on one tile at a time."""
+
+    host_memory = True
+    compiled_targets = False  # the evaluation runs on the host, outside the compiled step
+    costly = True
+
+    def __init__(self, extractor, tile_size: int, on_tile: OnTile = None):
+        self.extractor, self.tile_size, self.on_tile = extractor, int(tile_size), on_tile
+        self.key = (id(extractor), self.tile_size)
+
+    def with_extractor(self, extractor) -> 'Tiled':
+        return Tiled(extractor, self.tile_size, self.on_tile)
+
+    def features(self, image, layers):
+        return tiled_features(self.extractor, image, layers, self.tile_size, self.on_tile)
+
+    def grams(self, image, layers, mask=None):
+        return tiled_grams(self.extractor, image, layers, self.tile_size, mask, self.on_tile)
+
+    def value_and_gradient(self, objective, layers=None):
+        return TiledObjective(self.extractor, objective, self.tile_size,
+                              self.on_tile).tensor_value_and_gradient
+
+    def value(self, objective, image, layers=None) -> Dict[str, float]:
+        return TiledObjective(self.extractor, objective, self.tile_size, self.on_tile).value(image)
 
 
 def tiled_value_and_gradient(extractor, objective, image: np.ndarray, tile_size: int,

@@ -17,7 +17,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from . import colour, images, memory, tiling
+from . import colour, evaluators, images, memory, tiling
 from .config import StyleTransferConfig, check_inputs
 from .errors import ConfigError
 from .inputs import Inputs, as_image, as_images, calibration_set, initial_image, scaled_inputs
@@ -135,7 +135,7 @@ class _Run:
     report_every: int = 0
     should_stop: Optional[Callable] = None
     on_stage: Optional[Callable] = None
-    on_tile: Optional[Callable] = None  # at the current scale, when tiled: _tile_callback
+    evaluation: object = None    # at the current scale: evaluators.choose
     stepping: bool = False       # inside an iteration's step, where a stop may cut it short
     interrupted: bool = False    # a stop request cut a tiled evaluation short
     done: int = 0
@@ -224,21 +224,19 @@ def _optimise_scale(run: _Run, scale: int, previous: Optional[np.ndarray]) -> np
     run.precision.start_scale(run.resumed.get('precision') if resuming else None)
     run.scale = scale
     run.tile_size = _tile_size(config, *inputs.content.shape[:2])
-    if run.tile_size and run.optimization is not None:
-        _release(run)  # the last scale's, before this one's targets
     _plan_costs(run)
-    run.on_tile = _tile_callback(run) if run.tile_size else None
-    run.objective = build_objective(run.precision.network, inputs, config, run.tile_size,
-                                    run.steps.grams if run.steps is not None else None,
-                                    run.on_tile)
+    run.evaluation = evaluators.choose(run.precision.network, run.tile_size, _tile_callback(run))
+    if run.evaluation.host_memory and run.optimization is not None:
+        _release(run)  # the last scale's, before this one's targets
+    run.objective = build_objective(run.evaluation, inputs, config,
+                                    run.steps.grams if run.steps is not None else None)
     start = (initial_image(config.init, inputs.content, inputs.styles[0], run.seed,
                            run.init_image, config.init_noise_blend) if previous is None
              else images.resize_to(previous, inputs.content.shape[:2]))
     final_scale = scale == len(run.schedule) - 1
     new = run.steps.optimization if run.steps is not None else Optimization
-    run.optimization = opt = new(run.objective, run.precision.network, start, config,
-                                 track_best=config.keep_best and final_scale,
-                                 tile_size=run.tile_size, on_tile=run.on_tile)
+    run.optimization = opt = new(run.objective, run.evaluation, start, config,
+                                 track_best=config.keep_best and final_scale)
     if resuming:
         run.checkpointer.restore(opt.state)
     end = sum(n for _, n in run.schedule[:scale + 1])
@@ -335,9 +333,9 @@ def _go_on_exact(run: _Run, inputs: Inputs):
     """Precision layer: bfloat16's rounding hides the last decreases of the loss from the line
     search, so a stalled mixed run goes on from here in float32, with its curvature pairs."""
     run.precision.switch_to_exact()
-    run.objective = build_objective(run.precision.network, inputs, run.config, run.tile_size,
-                                    on_tile=run.on_tile)
-    run.optimization.switch(run.objective, run.precision.network)
+    run.evaluation = run.evaluation.with_extractor(run.precision.network)
+    run.objective = build_objective(run.evaluation, inputs, run.config)
+    run.optimization.switch(run.objective, run.evaluation)
     logging.info('stylize: bfloat16 stalled at iteration %d; going on in float32', run.done)
 
 
@@ -382,12 +380,11 @@ def _finish(run: _Run, image) -> StylizeResult:
     # Reported in float32 whatever the precision of the run, so that runs compare. (`scale` is
     # the last one run: the final one, unless the run stopped early.)
     held = _held_losses(run, image)
-    if not held and not run.precision.is_exact and run.tile_size:
+    if not held and not run.precision.is_exact and run.evaluation.host_memory:
         _release(run)
     final = held or evaluate(
-        run.precision.exact, run.scaled[run.scale], image, run.config,
-        objective=run.objective if run.precision.is_exact else None, tile_size=run.tile_size,
-        on_tile=run.on_tile)
+        run.evaluation.with_extractor(run.precision.exact), run.scaled[run.scale], image,
+        run.config, objective=run.objective if run.precision.is_exact else None)
     logging.info('stylize: %d of %d iterations in %.1f s, loss %.4g%s', run.done, run.total,
                  seconds, final['total'], f' ({run.stop_reason})' if run.stop_reason else '')
     return StylizeResult(image=images.to_uint8(run.output(image)), losses=final, seed=run.seed,
@@ -400,7 +397,7 @@ def _held_losses(run: _Run, image) -> Optional[dict]:
     is its last point and it ran in float32. A tiled run that stopped does not wait for one
     more evaluation (at poster sizes, in float32, a quarter of an hour): it reports what the
     optimizer holds, in its precision."""
-    if run.stop_reason and run.tile_size:
+    if run.stop_reason and run.evaluation.costly:
         return run.optimization.held_losses(image) or {'total': float('nan')}
     return run.optimization.held_losses(image) if run.precision.is_exact else None
 
@@ -409,7 +406,7 @@ def _release(run: _Run):
     """Memory layer: frees the optimizer's state (L-BFGS: 2 x history copies of the image and
     more) and the objective's targets before a tiled scale, which needs neither: its own
     targets, or a tiled mixed run's final evaluation in float32. Left to Python's cyclic
-    collector, they lingered into the next scale or not, by chance (docs/benchmarks.md, the
+    collector, they lingered into the next scale or not, by chance (docs/notes/benchmark-record.md, the
     4096 px print). (Untiled runs, whose estimate counts all that, skip the collection: a
     batch image or a video frame would pay its 0.2 s.)"""
     run.optimization = run.objective = None
