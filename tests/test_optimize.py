@@ -387,15 +387,14 @@ def test_eta_leaves_out_each_scales_first_iteration():
 
 
 def test_eta_costs_count_pixels_and_the_tiles_planned():
-    from types import SimpleNamespace
-    from tf_style import tiling
+    from tf_style import plan, tiling
     from tf_style.config import StyleTransferConfig
-    from tf_style.transfer import _plan_costs
-    config = StyleTransferConfig(tile_size=128)
-    run = SimpleNamespace(config=config, tiles=None, scale=0, tile_size=0, scaled=[
-        SimpleNamespace(content=np.zeros((h, w, 3))) for h, w in ((96, 128), (192, 256))])
-    _plan_costs(run)
-    assert run.tiles == [0, 128]  # a 128 px tile covers the coarse scale: untiled
-    assert run.costs[1] / run.costs[0] == pytest.approx(
+    from tf_style.transfer import _costs
+    config = StyleTransferConfig(tile_size=128, image_size=256, scales=2)
+    planned = plan.plan(config, (192, 256), [(192, 256)])
+    # A 128 px tile covers the coarse scale: untiled.
+    assert [scale.tile for scale in planned.scales] == [0, 128]
+    costs = _costs(planned)
+    assert costs[1] / costs[0] == pytest.approx(
         4 * tiling.relative_cost(192, 256, 128, config.layers))
-    assert run.costs[1] / run.costs[0] > 4 * tiling.PASSES_COST
+    assert costs[1] / costs[0] > 4 * tiling.PASSES_COST

@@ -85,9 +85,8 @@ def resize_long_side(image: np.ndarray, long_side: int) -> np.ndarray:
 
     Returns float32 values in 0..255.
     """
-    h, w = image.shape[:2]
-    scale = long_side / max(h, w)
-    return resize_to(image, (max(1, round(h * scale)), max(1, round(w * scale))))
+    from .plan import sized
+    return resize_to(image, sized(image.shape[:2], long_side))
 
 
 def to_uint8(image: np.ndarray) -> np.ndarray:

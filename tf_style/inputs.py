@@ -1,15 +1,12 @@
-"""What a run is made of, before any TensorFlow: the images at each scale, and the start.
-
-`scaled_inputs` sizes the content, styles, masks and temporal target for every scale of the
-coarse-to-fine schedule and refuses, before any work, sizes the network's layers cannot use.
-"""
+"""What a run is made of, before any TensorFlow: its images as given (`RunInputs`), the same
+at each scale's working size (`Inputs`), and the start image."""
 
 import dataclasses
 from typing import List, Optional, Sequence
 
 import numpy as np
 
-from . import colour, images, masks, vgg_layers
+from . import colour, images, masks
 from .config import StyleTransferConfig
 from .errors import ConfigError
 
@@ -23,6 +20,45 @@ class Inputs:
     style_masks: Optional[List[np.ndarray]] = None     # each the size of its style image
     temporal_target: Optional[np.ndarray] = None       # H x W x 3 (video: the warped frame)
     temporal_mask: Optional[np.ndarray] = None         # H x W, 0..1
+
+
+@dataclasses.dataclass
+class RunInputs:
+    """Everything a run reads, at the sizes given (`stylize`'s images, as one value)."""
+    content: np.ndarray
+    styles: List[np.ndarray]
+    content_masks: Optional[List[np.ndarray]] = None
+    style_masks: Optional[List[np.ndarray]] = None
+    init_image: Optional[np.ndarray] = None            # the start for init='image'
+    calibration_images: Optional[List[np.ndarray]] = None
+    temporal_target: Optional[np.ndarray] = None
+    temporal_mask: Optional[np.ndarray] = None
+
+    @classmethod
+    def of(cls, content, style, content_masks=None, style_masks=None, init_image=None,
+           calibration_images=None, temporal_target=None, temporal_mask=None) -> 'RunInputs':
+        """From numpy arrays, tf.Tensors or PIL images (`style`: one, a list, or a batch)."""
+        def arrays(values):
+            return None if values is None else [np.asarray(v, np.float32) for v in values]
+        return cls(as_image(content, 'content'), as_images(style, 'style'),
+                   arrays(content_masks), arrays(style_masks),
+                   None if init_image is None else as_image(init_image, 'init_image'),
+                   calibration_images,
+                   None if temporal_target is None else as_image(temporal_target,
+                                                                 'temporal_target'),
+                   temporal_mask)
+
+    def arrays(self, init: str) -> list:
+        """Every array the run depends on with start `init` (a checkpoint's fingerprint)."""
+        return [self.content, *self.styles, *(self.content_masks or []),
+                *(self.style_masks or []), *([self.init_image] if init == 'image' else []),
+                *(self.calibration_images or []),
+                *([self.temporal_target] if self.temporal_target is not None else []),
+                *([self.temporal_mask] if self.temporal_mask is not None else [])]
+
+    def scaled(self, config: StyleTransferConfig) -> List['Inputs']:
+        return scaled_inputs(config, self.content, self.styles, self.content_masks,
+                             self.style_masks, self.temporal_target, self.temporal_mask)
 
 
 def as_image(value, option: str) -> np.ndarray:
@@ -49,40 +85,24 @@ def as_images(value, option: str) -> List[np.ndarray]:
     return [as_image(value, option)]
 
 
-def min_side(layers) -> int:
-    """Smallest image side that leaves every one of `layers` at least one position."""
-    return 2 ** max(map(vgg_layers.halvings, layers))
-
-
-def _sized(image, long_side, what, layers):
-    image = images.resize_long_side(image, long_side)
-    need = min_side(layers)
-    if min(image.shape[:2]) < need:
-        raise ConfigError(
-            f'the {what} image is {image.shape[1]}x{image.shape[0]} at this size; layer '
-            f'{max(layers, key=vgg_layers.depth)} needs a short side of at least {need} px: use '
-            'a larger image_size or style_scale, fewer scales, or shallower layers',
-            option='image_size')
-    return image
-
-
 def scaled_inputs(config: StyleTransferConfig, content, styles, content_masks=None,
                   style_masks=None, temporal_target=None, temporal_mask=None) -> List[Inputs]:
-    """Every scale's inputs, coarsest first, their sizes checked before any work."""
+    """Every scale's inputs, coarsest first, at the sizes plan.scale_sizes gives (which refuses,
+    before any work, sizes the network's layers cannot use)."""
+    from .plan import scale_sizes
+    scales = scale_sizes(config, content.shape[:2], [s.shape[:2] for s in styles])
     # Colour preservation changes what the network sees; done once, at full resolution.
     content, styles = colour.prepare(config.preserve_colors, content, styles)
     scaled = []
-    for side, _ in config.schedule():
-        c = _sized(content, side, 'content', config.layers)
-        size = c.shape[:2]
-        sides = [max(1, round(max(size) * k)) for k in config.style_scales(len(styles))]
-        inputs = Inputs(c, [_sized(x, n, 'style', config.style_layers)
-                            for x, n in zip(styles, sides)])
+    for scale in scales:
+        size = scale.size
+        inputs = Inputs(images.resize_to(content, size),
+                        [images.resize_to(x, s) for x, s in zip(styles, scale.styles)])
         if content_masks is not None:
             inputs.content_masks = [masks.resize_mask(m, size) for m in content_masks]
         if style_masks is not None:
-            inputs.style_masks = [masks.resize_mask(m, x.shape[:2])
-                                  for m, x in zip(style_masks, inputs.styles)]
+            inputs.style_masks = [masks.resize_mask(m, s)
+                                  for m, s in zip(style_masks, scale.styles)]
         if temporal_target is not None:
             inputs.temporal_target = images.resize_to(temporal_target, size)
             inputs.temporal_mask = (None if temporal_mask is None

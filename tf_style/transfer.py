@@ -1,10 +1,10 @@
 """`stylize`: the library call behind the stylize command, read top-down.
 
-prepare (settings, inputs at every scale, the network, the seed) -> for each scale of the
-coarse-to-fine schedule: optimise the image from the previous scale's result -> finish (the
+prepare (settings, inputs at every scale, the plan, the network, the seed) -> for each scale of
+the coarse-to-fine schedule: optimise the image from the previous scale's result -> finish (the
 final losses in float32, the output image). Around the paper's algorithm, four named layers:
-precision (precision.py), tiling (images larger than memory: memory.py, tiling.py),
-checkpoints (checkpoint.py) and stopping (faults, requests).
+precision (precision.py), tiling (images larger than memory: plan.py chooses the tiles,
+evaluators.py evaluates by them), checkpoints (checkpoint.py) and stopping (_Stopper).
 """
 
 import dataclasses
@@ -18,9 +18,10 @@ import tensorflow as tf
 from absl import logging
 
 from . import colour, evaluators, images, memory, tiling
+from . import plan as plan_
 from .config import StyleTransferConfig, check_inputs
 from .errors import ConfigError
-from .inputs import Inputs, as_image, as_images, calibration_set, initial_image, scaled_inputs
+from .inputs import Inputs, RunInputs, calibration_set, initial_image
 from .objective import build_objective, evaluate, floats
 from .optimize import CompiledSteps, NumericalFault, Optimization
 from .precision import Precision
@@ -72,6 +73,18 @@ class StylizeResult:
     stop_reason: str = ''
 
 
+@dataclasses.dataclass(frozen=True)
+class Hooks:
+    """What a run tells its caller and asks it, each optional: `progress(Progress)` every
+    `report_every` iterations (never when 0) and after the last one; `stage(Stage)` after every
+    tile of a tiled scale; `should_stop()` after every iteration, and between the tiles of a
+    tiled evaluation."""
+    progress: Optional[Callable[[Progress], None]] = None
+    report_every: int = 0
+    stage: Optional[Callable[[Stage], None]] = None
+    should_stop: Optional[Callable[[], bool]] = None
+
+
 def stylize(content, style, *, config: Optional[StyleTransferConfig] = None, extractor=None,
             callback: Optional[Callable[[Progress], None]] = None, report_every: int = 0,
             should_stop: Optional[Callable[[], bool]] = None, checkpointer=None,
@@ -79,7 +92,8 @@ def stylize(content, style, *, config: Optional[StyleTransferConfig] = None, ext
             style_masks: Optional[Sequence[np.ndarray]] = None,
             init_image=None, calibration_images=None, temporal_target=None,
             temporal_mask: Optional[np.ndarray] = None, steps: Optional[CompiledSteps] = None,
-            on_stage: Optional[Callable[[Stage], None]] = None, **options) -> StylizeResult:
+            on_stage: Optional[Callable[[Stage], None]] = None, plan=None,
+            **options) -> StylizeResult:
     """Renders `content` (H x W x 3, 0..255: a numpy array, tf.Tensor or PIL image) in the style
     of `style` (one such image, a list of them, or a batch [N, H, W, 3]).
 
@@ -92,31 +106,32 @@ def stylize(content, style, *, config: Optional[StyleTransferConfig] = None, ext
     arguments named as in `StyleTransferConfig`. `extractor` (from `build_extractor` or
     `load_extractor`) is built from the config's weights and pooling when not given; with
     `normalize_weights` its weights are normalized on the content and style images as the
-    network sees them, plus `calibration_images`. `callback(Progress)` is called every
-    `report_every` iterations (never when 0) and after the last one; `on_stage(Stage)` after
-    every tile of a tiled scale, between iterations and before the first. `should_stop()` is asked
-    after every iteration, and in a tiled scale after every tile of an iteration's evaluations
-    (that iteration is then dropped); when it says yes the run saves a checkpoint of its last
-    finished iteration and returns early with `completed=False`. `checkpointer` (a
-    `tf_style.checkpoint.Checkpointer`) saves the run every `checkpointer.every` iterations and, with `resume`, continues a saved run of the same inputs
-    and settings. `steps` (a `CompiledSteps`, shared by the runs of a batch or a video) keeps
-    the compiled steps, which a later run of the same settings and size reuses.
+    network sees them, plus `calibration_images`. `callback`, `report_every`, `on_stage` and
+    `should_stop`: see `Hooks`. A stop request saves a checkpoint of the last finished iteration
+    (a tiled one cut short is dropped) and returns early with `completed=False`. `checkpointer`
+    (a `tf_style.checkpoint.Checkpointer`) saves the run every `checkpointer.every` iterations
+    and, with `resume`, continues a saved run of the same inputs and settings. `steps` (a
+    `CompiledSteps`, shared by the runs of a batch or a video) keeps the compiled steps, which a
+    later run of the same settings and size reuses. `plan` (`tf_style.plan.plan` of the same
+    config and sizes, as a command checks it first) sets the scales and tiles; by default the
+    run plans them itself.
     """
-    run = _prepare(content, style, config, options, extractor, checkpointer, content_masks,
-                   style_masks, init_image, calibration_images, temporal_target, temporal_mask)
-    run.callback, run.report_every, run.should_stop = callback, report_every, should_stop
-    run.on_stage = on_stage
-    run.steps = steps
+    config = config.replace(**options) if config else StyleTransferConfig(**options)
+    inputs = RunInputs.of(content, style, content_masks, style_masks, init_image,
+                          calibration_images, temporal_target, temporal_mask)
+    run = _prepare(config, inputs, extractor, checkpointer, plan)
+    run.hooks = Hooks(callback, report_every, on_stage, should_stop)
+    run.stopper, run.steps = _Stopper(should_stop), steps
     run.clock = _Clock(run.done)
     image = None
     try:
-        for scale in range(run.first_scale, len(run.schedule)):
+        for scale in range(run.first_scale, len(run.plan.scales)):
             image = _optimise_scale(run, scale, image)
             if run.stop_reason:
                 break
     except tf.errors.ResourceExhaustedError as e:  # the memory check's estimate fell short
-        raise memory.out_of_memory(*run.scaled[run.scale].content.shape[:2], run.tile_size,
-                                   run.config) from e
+        planned = run.plan.scales[run.scale]
+        raise memory.out_of_memory(*planned.size, planned.tile, run.config) from e
     return _finish(run, image)
 
 
@@ -124,83 +139,71 @@ def stylize(content, style, *, config: Optional[StyleTransferConfig] = None, ext
 class _Run:
     """A run's state across scales."""
     config: StyleTransferConfig
-    content: np.ndarray          # as given: luminance mode puts its colours back at the end
-    scaled: List[Inputs]
+    plan: plan_.Plan
+    inputs: RunInputs            # as given: luminance mode puts the content's colours back
+    scaled: List[Inputs]         # per scale, at its working size
     precision: Precision
     seed: int
-    init_image: Optional[np.ndarray]
     checkpointer: object = None
     resumed: Optional[dict] = None
-    callback: Optional[Callable] = None
-    report_every: int = 0
-    should_stop: Optional[Callable] = None
-    on_stage: Optional[Callable] = None
-    evaluation: object = None    # at the current scale: evaluators.choose
-    stepping: bool = False       # inside an iteration's step, where a stop may cut it short
-    interrupted: bool = False    # a stop request cut a tiled evaluation short
-    done: int = 0
-    stop_reason: str = ''
-    scale: int = 0
-    tile_size: int = 0           # at the current scale; 0: untiled
-    optimization: Optional[Optimization] = None
-    steps: Optional[CompiledSteps] = None
-    objective: object = None
+    hooks: Hooks = Hooks()
+    stopper: Optional['_Stopper'] = None
     clock: Optional['_Clock'] = None
-    # Per scale, what an iteration costs relative to the others (pixels x tiling.relative_cost),
-    # for the ETA; with each scale's tile size, planned, and actual once it has started.
-    costs: Optional[List[float]] = None
-    tiles: Optional[List[int]] = None
-
-    @property
-    def schedule(self):
-        return self.config.schedule()
+    steps: Optional[CompiledSteps] = None
+    done: int = 0                # iterations, counted over all scales
+    stop_reason: str = ''
+    # The current scale: its evaluation (evaluators.choose), objective and optimisation.
+    scale: int = 0
+    evaluation: object = None
+    objective: object = None
+    optimization: Optional[Optimization] = None
 
     @property
     def total(self) -> int:
-        return sum(n for _, n in self.schedule)
+        return self.plan.iterations
 
     @property
     def first_scale(self) -> int:
         return self.resumed['scale'] if self.resumed else 0
 
     def output(self, image):
-        return colour.finish(self.config.preserve_colors, image, self.content)
+        return colour.finish(self.config.preserve_colors, image, self.inputs.content)
 
 
-def _prepare(content, style, config, options, extractor, checkpointer, content_masks,
-             style_masks, init_image, calibration_images, temporal_target, temporal_mask):
-    """Settings, inputs and network, every check made before any optimisation."""
-    config = config.replace(**options) if config else StyleTransferConfig(**options)
-    content = as_image(content, 'content')
-    styles = as_images(style, 'style')
-    content_masks, style_masks = _arrays(content_masks), _arrays(style_masks)
-    init_image = None if init_image is None else as_image(init_image, 'init_image')
-    if temporal_target is not None:
-        temporal_target = as_image(temporal_target, 'temporal_target')
-    check_inputs(config, styles, content_masks, style_masks, init_image, calibration_images)
+def _prepare(config, inputs: RunInputs, extractor, checkpointer, plan) -> _Run:
+    """Settings, inputs, plan and network, every check made before any optimisation."""
+    check_inputs(config, inputs.styles, inputs.content_masks, inputs.style_masks,
+                 inputs.init_image, inputs.calibration_images)
     resumed = None
     if checkpointer is not None:
         from .checkpoint import fingerprint
-        arrays = [content, *styles, *(content_masks or []), *(style_masks or []),
-                  *([init_image] if config.init == 'image' else []),
-                  *(calibration_images or []),
-                  *([temporal_target] if temporal_target is not None else []),
-                  *([temporal_mask] if temporal_mask is not None else [])]
         # Not tile_size: tiled and untiled runs compute the same values, so a run may resume
         # with other tiles (or none), on a machine with more or less memory.
         settings = {k: v for k, v in dataclasses.asdict(config).items() if k != 'tile_size'}
-        checkpointer.fingerprint = fingerprint(arrays, settings)
+        checkpointer.fingerprint = fingerprint(inputs.arrays(config.init), settings)
         resumed = checkpointer.load_state()
     seed = resumed['seed'] if resumed else (
         config.seed if config.seed is not None else random.SystemRandom().randrange(2 ** 31))
     logging.info('stylize: seed %d', seed)
-    scaled = scaled_inputs(config, content, styles, content_masks, style_masks,
-                           temporal_target, temporal_mask)
-    extractor = _extractor(extractor, config, scaled[-1], calibration_images)
+    scaled = inputs.scaled(config)
+    plan = plan or plan_.plan(config, inputs.content.shape[:2],
+                              [s.shape[:2] for s in inputs.styles])
+    _log_tiles(plan)
+    extractor = _extractor(extractor, config, scaled[-1], inputs.calibration_images)
     precision = Precision(extractor, config.precision)
     logging.info('stylize: precision %s', precision.name)
-    return _Run(config.replace(precision=precision.name), content, scaled, precision, seed,
-                init_image, checkpointer, resumed, done=resumed['done'] if resumed else 0)
+    return _Run(config.replace(precision=precision.name), plan, inputs, scaled, precision, seed,
+                checkpointer, resumed, done=resumed['done'] if resumed else 0)
+
+
+def _log_tiles(plan):
+    for scale in plan.scales:
+        height, width = scale.size
+        if not scale.fits:
+            logging.warning('stylize: %dx%d px may not fit in the memory available, with '
+                            'tile_size=%d', width, height, scale.tile)
+        if scale.tile:
+            logging.info('stylize: %dx%d px in tiles of %d px', width, height, scale.tile)
 
 
 def _extractor(extractor, config, final_inputs, calibration_images):
@@ -219,29 +222,10 @@ def _extractor(extractor, config, final_inputs, calibration_images):
 def _optimise_scale(run: _Run, scale: int, previous: Optional[np.ndarray]) -> np.ndarray:
     """Optimises the image at one scale, from `previous` (the last scale's result) upsampled;
     returns the scale's result."""
-    inputs, config = run.scaled[scale], run.config
-    resuming = run.resumed is not None and scale == run.first_scale
-    run.precision.start_scale(run.resumed.get('precision') if resuming else None)
-    run.scale = scale
-    run.tile_size = _tile_size(config, *inputs.content.shape[:2])
-    _plan_costs(run)
-    run.evaluation = evaluators.choose(run.precision.network, run.tile_size, _tile_callback(run))
-    if run.evaluation.host_memory and run.optimization is not None:
-        _release(run)  # the last scale's, before this one's targets
-    run.objective = build_objective(run.evaluation, inputs, config,
-                                    run.steps.grams if run.steps is not None else None)
-    start = (initial_image(config.init, inputs.content, inputs.styles[0], run.seed,
-                           run.init_image, config.init_noise_blend) if previous is None
-             else images.resize_to(previous, inputs.content.shape[:2]))
-    final_scale = scale == len(run.schedule) - 1
-    new = run.steps.optimization if run.steps is not None else Optimization
-    run.optimization = opt = new(run.objective, run.evaluation, start, config,
-                                 track_best=config.keep_best and final_scale)
-    if resuming:
-        run.checkpointer.restore(opt.state)
-    end = sum(n for _, n in run.schedule[:scale + 1])
+    opt = _start_scale(run, scale, previous)
+    end = sum(s.iterations for s in run.plan.scales[:scale + 1])
     while run.done < end:
-        losses = _step(run, opt)
+        losses = run.stopper.step(opt)
         if losses is None:  # stopped within the iteration: it did not happen
             run.stop_reason = STOPPED
             _save(run)
@@ -249,92 +233,95 @@ def _optimise_scale(run: _Run, scale: int, previous: Optional[np.ndarray]) -> np
         run.done += 1
         run.clock.iteration_done(scale, run.done)
         if run.done < end and run.precision.should_switch(opt):
-            _go_on_exact(run, inputs)
+            _go_on_exact(run)
         _report(run, losses)
         run.stop_reason = _stop_reason(run, end)
+        if run.stop_reason or _checkpoint_due(run):
+            _save(run)
         if run.stop_reason:
-            _save(run)
             break
-        if run.checkpointer is not None and run.checkpointer.every \
-                and run.done % run.checkpointer.every == 0:
-            _save(run)
-    return opt.final_image() if final_scale else opt.current_image()
+    return opt.final_image() if scale == len(run.plan.scales) - 1 else opt.current_image()
 
 
-def _planned_tile(config: StyleTransferConfig, height: int, width: int):
-    """Tiling layer: (the tile side for a scale of height x width, 0: untiled; whether it fits)
-    as memory.plan_tile chooses it. When nothing fits (the library does not refuse: the stylize
-    command's memory check does), the least demanding tiles."""
-    tile = memory.plan_tile(height, width, config)
-    if tile is not None:
-        return tile, True
-    tile = memory.plan_tile(height, width, config, memory.Memory(float('inf')))
-    if config.tile_size is None and max(height, width) > memory.SMALLEST_TILE:
-        tile = memory.SMALLEST_TILE
-    return tile, False
-
-
-def _tile_size(config: StyleTransferConfig, height: int, width: int) -> int:
-    tile, fits = _planned_tile(config, height, width)
-    if not fits:
-        logging.warning('stylize: %dx%d px may not fit in the memory available, with '
-                        'tile_size=%d', width, height, tile)
-    if tile:
-        logging.info('stylize: %dx%d px in tiles of %d px', width, height, tile)
-    return tile
-
-
-def _plan_costs(run: _Run):
-    """The ETA's cost of an iteration at each scale, with the current scale's tiles and the
-    tiles planned for the later ones."""
-    sizes = [inputs.content.shape[:2] for inputs in run.scaled]
-    if run.tiles is None:  # the current scale's was planned by _tile_size
-        run.tiles = [None if k == run.scale else _planned_tile(run.config, *size)[0]
-                     for k, size in enumerate(sizes)]
-    run.tiles[run.scale] = run.tile_size
-    run.costs = [h * w * tiling.relative_cost(h, w, tile, run.config.layers)
-                 for (h, w), tile in zip(sizes, run.tiles)]
+def _start_scale(run: _Run, scale: int, previous: Optional[np.ndarray]) -> Optimization:
+    """The scale's evaluation (as planned), objective, start image and optimisation, restored
+    from the checkpoint when the run resumes here."""
+    inputs, config, planned = run.scaled[scale], run.config, run.plan.scales[scale]
+    resuming = run.resumed is not None and scale == run.first_scale
+    run.precision.start_scale(run.resumed.get('precision') if resuming else None)
+    run.scale = scale
+    run.evaluation = evaluators.choose(run.precision.network, planned.tile, _tile_callback(run))
+    if run.evaluation.host_memory and run.optimization is not None:
+        _release(run)  # the last scale's, before this one's targets
+    run.objective = build_objective(run.evaluation, inputs, config,
+                                    run.steps.grams if run.steps is not None else None)
+    start = (initial_image(config.init, inputs.content, inputs.styles[0], run.seed,
+                           run.inputs.init_image, config.init_noise_blend) if previous is None
+             else images.resize_to(previous, inputs.content.shape[:2]))
+    new = run.steps.optimization if run.steps is not None else Optimization
+    run.optimization = opt = new(run.objective, run.evaluation, start, config,
+                                 track_best=config.keep_best and scale == len(run.scaled) - 1)
+    if resuming:
+        run.checkpointer.restore(opt.state)
+    return opt
 
 
 def _tile_callback(run: _Run):
-    """`on_tile` (tiling.py) for the current, tiled, scale. Progress layer: tells run.on_stage.
-    Stopping layer: a stop request is heard between the tiles of an iteration's evaluations,
-    which at poster sizes take minutes each, not only after the iteration."""
-    size = run.scaled[run.scale].content.shape[:2]
+    """`on_tile` (tiling.py) for the current scale, when tiled. Progress layer: tells the
+    stage hook. Stopping layer: a stop request is heard between the tiles of an iteration's
+    evaluations, which at poster sizes take minutes each, not only after the iteration."""
+    size = run.plan.scales[run.scale].size
 
     def on_tile(what: str, tile: int, tiles: int):
-        if run.on_stage is not None:
-            run.on_stage(Stage(run.done, run.total, run.scale, size, what, tile, tiles))
-        if run.stepping and run.should_stop is not None and run.should_stop():
-            run.interrupted = True
-            raise _Interrupted()
+        if run.hooks.stage is not None:
+            run.hooks.stage(Stage(run.done, run.total, run.scale, size, what, tile, tiles))
+        run.stopper.between_tiles()
     return on_tile
 
 
 class _Interrupted(Exception):
-    """A stop request heard between tiles (_tile_callback)."""
+    """A stop request heard between tiles (_Stopper.between_tiles)."""
 
 
-def _step(run: _Run, opt: Optimization):
-    """One iteration's losses; None when a stop request cut it short. The optimizer's state is
-    then the last iteration's: L-BFGS and Adam assign it only after their evaluations."""
-    run.stepping = True
-    try:
-        return opt.step()
-    except (_Interrupted, tf.errors.OpError):  # from a compiled step, through tf.py_function
-        if not run.interrupted:
-            raise
-        return None
-    finally:
-        run.stepping = False
+class _Stopper:
+    """Stopping layer: asks `should_stop` after each iteration (`requested`) and, inside an
+    iteration's tiled evaluations, after each tile (`between_tiles`), which drops the
+    iteration."""
+
+    def __init__(self, should_stop: Optional[Callable[[], bool]]):
+        self.should_stop = should_stop
+        self.stepping = False      # inside an iteration's step, where a stop may cut it short
+        self.interrupted = False   # a stop request cut a tiled evaluation short
+
+    def requested(self) -> bool:
+        return self.should_stop is not None and bool(self.should_stop())
+
+    def between_tiles(self):
+        if self.stepping and self.requested():
+            self.interrupted = True
+            raise _Interrupted()
+
+    def step(self, opt: Optimization):
+        """One iteration's losses; None when a stop request cut it short. The optimizer's
+        state is then the last iteration's: L-BFGS and Adam assign it only after their
+        evaluations."""
+        self.stepping = True
+        try:
+            return opt.step()
+        except (_Interrupted, tf.errors.OpError):  # from a compiled step, via tf.py_function
+            if not self.interrupted:
+                raise
+            return None
+        finally:
+            self.stepping = False
 
 
-def _go_on_exact(run: _Run, inputs: Inputs):
+def _go_on_exact(run: _Run):
     """Precision layer: bfloat16's rounding hides the last decreases of the loss from the line
     search, so a stalled mixed run goes on from here in float32, with its curvature pairs."""
     run.precision.switch_to_exact()
     run.evaluation = run.evaluation.with_extractor(run.precision.network)
-    run.objective = build_objective(run.evaluation, inputs, run.config)
+    run.objective = build_objective(run.evaluation, run.scaled[run.scale], run.config)
     run.optimization.switch(run.objective, run.evaluation)
     logging.info('stylize: bfloat16 stalled at iteration %d; going on in float32', run.done)
 
@@ -347,9 +334,14 @@ def _stop_reason(run: _Run, end: int) -> str:
             run.optimization.check()
     except NumericalFault as e:
         return str(e)
-    if run.done < run.total and run.should_stop is not None and run.should_stop():
+    if run.done < run.total and run.stopper.requested():
         return STOPPED
     return ''
+
+
+def _checkpoint_due(run: _Run) -> bool:
+    every = run.checkpointer.every if run.checkpointer is not None else 0
+    return bool(every) and run.done % every == 0
 
 
 def _save(run: _Run):
@@ -361,16 +353,25 @@ def _save(run: _Run):
 
 
 def _report(run: _Run, losses):
-    if not run.callback or not ((run.report_every and run.done % run.report_every == 0)
-                                or run.done == run.total):
+    hooks = run.hooks
+    if not hooks.progress or not ((hooks.report_every and run.done % hooks.report_every == 0)
+                                  or run.done == run.total):
         return
     rate, elapsed = run.clock.tick(run.done)
-    opt, size = run.optimization, run.scaled[run.scale].content.shape[:2]
-    run.callback(Progress(
+    opt, size = run.optimization, run.plan.scales[run.scale].size
+    hooks.progress(Progress(
         iteration=run.done, iterations=run.total, scale=run.scale, size=size,
         losses=floats(losses), elapsed=elapsed, iterations_per_second=rate,
-        eta_seconds=run.clock.eta(run.costs, run.schedule, run.scale, run.done, rate),
+        eta_seconds=run.clock.eta(_costs(run.plan), run.config.schedule(), run.scale,
+                                  run.done, rate),
         current_image=lambda: run.output(opt.current_image())))
+
+
+def _costs(plan) -> List[float]:
+    """The ETA's cost of an iteration at each scale: its pixels, times what its planned tiles
+    add (tiling.relative_cost)."""
+    return [scale.pixels * tiling.relative_cost(*scale.size, scale.tile, plan.config.layers)
+            for scale in plan.scales]
 
 
 def _finish(run: _Run, image) -> StylizeResult:
@@ -394,9 +395,9 @@ def _finish(run: _Run, image) -> StylizeResult:
 
 def _held_losses(run: _Run, image) -> Optional[dict]:
     """The final losses when no evaluation is needed for them: L-BFGS holds them when `image`
-    is its last point and it ran in float32. A tiled run that stopped does not wait for one
-    more evaluation (at poster sizes, in float32, a quarter of an hour): it reports what the
-    optimizer holds, in its precision."""
+    is its last point and it ran in float32. A run whose evaluations are costly (tiled) and
+    that stopped does not wait for one more (at poster sizes, in float32, a quarter of an
+    hour): it reports what the optimizer holds, in its precision."""
     if run.stop_reason and run.evaluation.costly:
         return run.optimization.held_losses(image) or {'total': float('nan')}
     return run.optimization.held_losses(image) if run.precision.is_exact else None
@@ -406,9 +407,9 @@ def _release(run: _Run):
     """Memory layer: frees the optimizer's state (L-BFGS: 2 x history copies of the image and
     more) and the objective's targets before a tiled scale, which needs neither: its own
     targets, or a tiled mixed run's final evaluation in float32. Left to Python's cyclic
-    collector, they lingered into the next scale or not, by chance (docs/notes/benchmark-record.md, the
-    4096 px print). (Untiled runs, whose estimate counts all that, skip the collection: a
-    batch image or a video frame would pay its 0.2 s.)"""
+    collector, they lingered into the next scale or not, by chance (a 4096 px print's peak).
+    (Untiled runs, whose estimate counts all that, skip the collection: a batch image or a video
+    frame would pay its 0.2 s.)"""
     run.optimization = run.objective = None
     gc.collect()  # the compiled step and its Optimization refer to each other
 
@@ -455,9 +456,3 @@ class _Clock:
 
     def elapsed(self) -> float:
         return self.now() - self.start
-
-
-def _arrays(masks_or_none):
-    if masks_or_none is None:
-        return None
-    return [np.asarray(m, np.float32) for m in masks_or_none]
