@@ -75,7 +75,7 @@ class FrozenConv2D(keras.layers.Conv2D):
         rotated = tf.cast(self.rotated_kernel, inputs.dtype)
 
         # Not eagerly: a run's first evaluation (LBFGS.prime) is eager, under a GradientTape,
-        # where the taps raised the peak memory by half (docs/benchmarks.md).
+        # where the taps raised the peak memory by half (docs/notes/benchmark-record.md).
         same = (shifted_matmuls if self.as_matmuls and not tf.executing_eagerly()
                 else lambda x, k: tf.nn.conv2d(x, k, 1, 'SAME'))
 
