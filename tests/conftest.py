@@ -33,20 +33,43 @@ def run_bin(name, *args, env=None, timeout=600):
 
 
 def start_and_signal(args, signals, at='iter 3/'):
-    """Starts bin/stylize, sends `signals` 20 ms apart once it prints a line starting with `at`;
-    returns (exit status, stderr)."""
+    """Starts bin/stylize, sends `signals` as signal_bin does; returns (exit status, stderr)."""
+    done = signal_bin('stylize', args, signals, at)
+    return done.returncode, done.stderr
+
+
+def signal_bin(name, args, signals, at, timeout=300):
+    """Starts bin/NAME, sends `signals` 20 ms apart once it prints a line starting with `at` on
+    stdout, or once `at()` is true when it is a function (asked every 50 ms: for commands that
+    print nothing while they work); returns the CompletedProcess, all its stdout in it."""
     import time
-    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, 'bin', 'stylize'),
-                             *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, cwd=ROOT, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2'))
-    for line in proc.stdout:
-        if line.startswith(at):
-            for sig in signals:
-                proc.send_signal(sig)
-                time.sleep(0.02)
+    # Unbuffered: the lines read before the signals are all that communicate() does not read.
+    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, 'bin', name), *map(str, args)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0, cwd=ROOT,
+                            env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2'))
+    before = _wait_for(proc, at, time.monotonic() + timeout)
+    for sig in signals:
+        proc.send_signal(sig)  # nothing once it has ended
+        time.sleep(0.02)
+    stdout, stderr = proc.communicate(timeout=timeout)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, before + stdout.decode(),
+                                       stderr.decode())
+
+
+def _wait_for(proc, at, deadline):
+    """The stdout `proc` printed up to a line starting with `at`, or '' once `at()` is true
+    (or `proc` ended, or the deadline passed)."""
+    import time
+    if callable(at):
+        while not at() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return ''
+    lines = []
+    for line in iter(proc.stdout.readline, b''):
+        lines.append(line.decode())
+        if lines[-1].startswith(at):
             break
-    _, stderr = proc.communicate(timeout=300)
-    return proc.returncode, stderr
+    return ''.join(lines)
 
 
 KERNELS = {'default': None, 'eigen': '0', 'onednn': '1'}

@@ -73,11 +73,24 @@ def test_jobs_one_per_core_as_many_as_fit_and_one_on_a_gpu():
 def test_too_many_jobs_are_refused_before_any_work(tmp_path):
     content = os.path.join(EXAMPLES, 'tubingen.jpg')
     r = run_bin('stylize', f'--content={content}', f'--content={STYLE}', f'--style={STYLE}',
-                f'--output_dir={tmp_path}', '--weights=random', '--image_size=2048',
-                '--jobs=100000')
-    assert r.returncode == 2 and '--jobs=100000 needs about' in r.stderr, r.stderr
-    assert '--check_memory=false' in r.stderr
-    assert os.listdir(tmp_path) == []
+                f'--output_dir={tmp_path / "new" / "out"}', '--weights=random',
+                '--image_size=2048', '--jobs=100000')
+    assert r.returncode == 2 and r.stderr.startswith(
+        'stylize: error: --jobs: jobs=100000 needs about'), r.stderr
+    assert r.stderr.endswith(' or less (see --check_memory)\n')
+    assert os.listdir(tmp_path) == []  # the --output_dir it had made, removed again
+
+
+@pytest.mark.slow
+def test_a_batch_creates_its_output_dir(tmp_path):
+    photos, out = tmp_path / 'photos', tmp_path / 'new' / 'out'
+    photos.mkdir()
+    Image.new('RGB', (40, 30), (200, 30, 30)).save(photos / 'a.png')
+    r = run_bin('stylize', f'--content={photos}', f'--style={STYLE}', f'--output_dir={out}',
+                *FAST)
+    assert r.returncode == 0 and r.stderr.count('\n') == 1, r.stderr  # RANDOM VGG19 WEIGHTS
+    assert os.listdir(out) == ['a.png']
+    assert r.stdout.splitlines()[-1].startswith(f'wrote 1 of 1 image(s) to {out} in ')
 
 
 @pytest.mark.slow

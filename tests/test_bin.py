@@ -107,7 +107,8 @@ def test_offline_imagenet_names_the_way_out(inputs, tmp_path):
                 '--output', tmp_path / 'out.png', '--image_size=32', env=env)
     assert r.returncode == 2 and 'Traceback' not in r.stderr
     line = last_line(r.stderr)
-    assert '--weights=FILE' in line and 'vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5' in line
+    assert line.startswith('stylize: error: --weights: could not get the ImageNet VGG19 weights')
+    assert 'weights=FILE' in line and 'vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5' in line
     assert not (tmp_path / 'out.png').exists()
 
 
@@ -203,15 +204,16 @@ def test_existing_output_needs_overwrite(inputs, tmp_path):
     out = tmp_path / 'out.png'
     out.write_bytes(b'precious')
     r = run_bin('stylize', *stylize_args(inputs, out, '--iterations=1'))
-    assert r.returncode == 2 and '--overwrite' in last_line(r.stderr)
+    assert r.returncode == 2 and last_line(r.stderr).endswith('(see --overwrite)')
     assert out.read_bytes() == b'precious'
 
 
 def test_memory_estimate_refuses_an_impossible_size(inputs, tmp_path):
     r = run_bin('stylize', *stylize_args(inputs, tmp_path / 'out.png', '--image_size=60000'))
-    assert r.returncode == 2
+    assert r.returncode == 2 and len(r.stderr.splitlines()) == 1, r.stderr
     line = last_line(r.stderr)
-    assert 'GiB of memory' in line and '--image_size=' in line
+    assert line.startswith('stylize: error: --image_size: image_size=60000 needs about ')
+    assert 'GiB of memory' in line and line.endswith(' or less (see --check_memory)')
     assert not (tmp_path / 'out.png').exists()
 
 

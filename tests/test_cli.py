@@ -41,12 +41,36 @@ def test_a_flag_error_is_one_line_with_status_2(tmp_path):
     assert not os.listdir(tmp_path)
 
 
-def test_library_errors_are_spelled_as_flags(tmp_path):
+def test_library_errors_name_the_flag_beside_their_message(tmp_path):
     r = run_bin('stylize', f'--content={CONTENT}', f'--style={STYLE}', '--image_size=8',
                 f'--output={tmp_path / "o.png"}')
     assert r.returncode == 2
-    assert r.stderr.strip() == 'stylize: error: --image_size must be an integer of at least 16 ' \
-                               'pixels, got 8'
+    assert r.stderr == 'stylize: error: --image_size: image_size must be an integer of at least ' \
+                       '16 pixels, got 8\n'
+
+
+def test_a_path_naming_an_option_is_quoted_exactly(tmp_path):
+    """The message is never rewritten: option names inside a path stay as they are."""
+    content = tmp_path / 'tile_size' / 'overwrite.jpg'
+    r = run_bin('stylize', f'--content={content}', f'--style={STYLE}',
+                f'--output={tmp_path / "o.png"}')
+    assert r.returncode == 2
+    assert r.stderr == f"stylize: error: cannot read image '{content}': no such file\n"
+
+
+def test_the_flags_an_error_suggests_follow_its_message(monkeypatch):
+    from absl import flags
+    from tf_style.cli import app
+    from tf_style.errors import OutputError
+    fv = flags.FlagValues()  # a command with --output and --overwrite, no --check_memory
+    flags.DEFINE_boolean('overwrite', False, '', flag_values=fv)
+    flags.DEFINE_string('output', None, '', flag_values=fv)
+    monkeypatch.setattr(app.flags, 'FLAGS', fv)
+    error = OutputError("output 'a/overwrite.png' exists: choose another output, or replace it",
+                        option='output', see=('overwrite', 'check_memory'))
+    assert app.flag_message(error) == ("--output: output 'a/overwrite.png' exists: choose "
+                                       'another output, or replace it (see --overwrite)')
+    assert app.flag_message(OutputError('tile_size 0', option='tile_size')) == 'tile_size 0'
 
 
 @pytest.mark.slow
@@ -61,7 +85,11 @@ def test_a_healthy_run_is_quiet_on_stderr(hed_weights, tmp_path):
     r = run_module('stylize', *common, env=env)
     assert r.returncode == 0 and r.stderr == '', r.stderr
     lines = r.stdout.splitlines()
-    assert lines[0].startswith('iter 1/2') and lines[-1].startswith(f'wrote {out}')
+    # A line at once, another before the first iteration, the first progress line after it.
+    assert lines[:2] == ['loading TensorFlow and VGG19 ...',
+                         'compiling and running the first iteration ...'], lines
+    assert lines[2].startswith('iter 1/2') and 'first iteration' in lines[2]
+    assert lines[-1].startswith(f'wrote {out}') and '(start-up ' in lines[-1]
     r = run_module('stylize', *common, '--quiet', env=env)
     assert r.returncode == 0 and r.stdout == '' and r.stderr == ''
     r = run_module('stylize', *common, '--verbosity=1', env=env)
@@ -186,10 +214,44 @@ def test_export_stylizer_writes_a_servable_model(tmp_path):
     assert r.stdout.split() == ['uint8', '(24,', '32,', '3)', 'True'], r.stderr
 
 
-def test_a_rate_below_one_iteration_a_second_is_seconds_per_iteration():
+def test_rates_are_seconds_per_iteration_whatever_the_speed():
     from tf_style.cli import app
-    assert app.format_rate(2.414) == '2.41 it/s'
+    assert app.format_rate(2.414) == '0.414 s/it'
     assert app.format_rate(1 / 38.46) == '38.5 s/it'  # 0.03 it/s would say little
+    assert app.format_rate(1 / 9.996) == '10.0 s/it' and app.format_rate(1 / 250.4) == '250 s/it'
+    assert app.format_rate(0) == '? s/it'
+
+
+def _progress(iteration, elapsed, iterations=12):
+    from tf_style.transfer import Progress
+    return Progress(iteration=iteration, iterations=iterations, scale=0, size=(24, 32),
+                    losses={'style': 2.0, 'total': 3.0}, elapsed=elapsed,
+                    iterations_per_second=1 / 0.25, eta_seconds=7.0)
+
+
+def test_the_first_progress_line_comes_at_the_first_iteration(monkeypatch):
+    """Called every iteration, the Reporter shows the first at once (its time, no rate: it also
+    compiled), then every --print_every with the rate since the last line shown."""
+    import types
+    from tf_style.cli import app, stylize
+    said = []
+    monkeypatch.setattr(app, 'say', lambda text, end='\n': said.append(text + end))
+    for quiet in (False, True):
+        said.clear()
+        flags = types.SimpleNamespace(quiet=quiet, print_every=5, save_every=0, logdir=None)
+        reporter = stylize.Reporter(flags, plan=None)
+        reporter.tty = False
+        for k in range(1, 13):
+            reporter(_progress(k, elapsed=9.5 + 0.5 * k))
+        reporter.done()
+        if quiet:
+            assert said == []
+            continue
+        assert said == [
+            'iter 1/12  32x24  style 2  total 3  first iteration 10.0s (compiling included)\n',
+            'iter 5/12  32x24  style 2  total 3  0.500 s/it  ETA 7s\n',
+            'iter 10/12  32x24  style 2  total 3  0.500 s/it  ETA 7s\n',
+            'iter 12/12  32x24  style 2  total 3  0.500 s/it  ETA 7s\n']
 
 
 def test_tile_stages_are_shown_between_progress_lines(monkeypatch):
@@ -221,3 +283,38 @@ def test_tile_stages_are_shown_between_progress_lines(monkeypatch):
             assert said[1] == said[2] and said[1].startswith('\r[############........] 3/5  '
                                                              '4096x3072  gradient: 2/6 tiles')
             assert 'ETA 3m20s' in said[1] and said[-1] == '\n'
+
+
+def test_the_dispatcher_s_help_describes_each_command():
+    from tf_style.cli import COMMANDS, command_module
+    r = run_module('--help')
+    assert r.returncode == 0 and r.stderr == ''
+    for name in COMMANDS:
+        first = command_module(name).__doc__.strip().splitlines()[0]
+        line, = [l for l in r.stdout.splitlines() if l.split()[:1] == [name]]
+        assert line.endswith(f'  {first}'), line
+
+
+def test_stylize_help_groups_its_flags_by_topic_one_line_each():
+    from absl import flags
+    from tf_style.cli import stylize
+    from tf_style.config import TOPICS
+    from tf_style.cli.options import CONFIG_FIELDS
+    assert all(f.metadata['topic'] in TOPICS for f in CONFIG_FIELDS.values())
+    r = run_bin('stylize', '--help')
+    assert r.returncode == 0 and r.stderr == ''
+    groups, topic = {}, None
+    for line in r.stdout.split('\n\n', 1)[1].splitlines():
+        if line.endswith(':') and not line.startswith(' '):
+            topic = line[:-1]
+        elif line.startswith('  --'):
+            groups.setdefault(topic, []).append(line.split()[0])
+    assert list(groups) == [t for t in TOPICS if t in groups]  # most used first
+    assert groups['Inputs and output'][:3] == ['--content', '--style', '--output=out.png']
+    assert '--image_size=512' in groups['Size and iterations']
+    assert '--preserve_colors=none' in groups['Start and colours']
+    assert groups['Other'] == ['--quiet=false']
+    fv = flags.FlagValues()
+    stylize.define_flags(fv)
+    listed = [name.split('=')[0][2:] for names in groups.values() for name in names]
+    assert sorted(listed) == sorted({fv[n].name for n in fv} | {'quiet'})  # each once

@@ -230,8 +230,9 @@ def test_existing_directory_is_kept_without_overwrite(tmp_path, random_extractor
     target = tmp_path / 'out'
     target.mkdir()
     (target / 'keep.txt').write_text('precious')
-    with pytest.raises(TfStyleError, match='overwrite=True'):
+    with pytest.raises(TfStyleError, match='exists and is not empty') as e:
         export_extractor(str(target), random_extractor, layers=['block1_conv1'])
+    assert e.value.option == 'output_dir' and e.value.see == ('overwrite',)
     assert (target / 'keep.txt').read_text() == 'precious'
     export_extractor(str(target), random_extractor, layers=['block1_conv1'], overwrite=True)
     assert os.stat(target).st_mode & 0o777 == 0o777 & ~_umask()

@@ -188,9 +188,10 @@ def test_bad_settings_are_clear_errors(random_extractor, tmp_path):
         export_stylizer(str(tmp_path / 'm'), random_extractor, style=np.zeros((8, 64, 3)))
     (tmp_path / 'm').mkdir()
     (tmp_path / 'm' / 'keep').write_text('x')
-    with pytest.raises(TfStyleError, match='overwrite=True'):
+    with pytest.raises(TfStyleError, match='exists and is not empty') as e:
         export_stylizer(str(tmp_path / 'm'), random_extractor, style_layers=['conv1_1'],
                         content_layers=['conv1_2'])
+    assert e.value.see == ('overwrite',)
     assert os.listdir(tmp_path / 'm') == ['keep']
 
 

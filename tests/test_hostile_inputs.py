@@ -154,6 +154,18 @@ def test_an_extractor_that_is_not_a_saved_model_is_refused(run):
             match='saved_model.pb')
 
 
+def test_paths_naming_options_are_quoted_exactly_the_flag_beside_the_message(run):
+    weights = run.folder / 'tile_size' / 'my.weights.h5'  # missing
+    line = refused(run, f'--output={run.folder / "out.png"}', f'--weights={weights}',
+                   match=repr(str(weights)))
+    assert line.startswith(f"stylize: error: --weights: weights '{weights}': no such file")
+    output = run.folder / 'overwrite.png'
+    output.write_bytes(b'mine')
+    line = refused(run, f'--output={output}', match=repr(str(output)))
+    assert line == (f"stylize: error: --output: output '{output}' exists: choose another "
+                    'output, or replace it (see --overwrite)')
+
+
 def test_an_unknown_flag_is_one_line_and_status_2(run):
     refused(run, '--outptu=x.png', match='outptu')
 

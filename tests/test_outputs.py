@@ -40,14 +40,15 @@ def tree(root):
     return found
 
 
-def refused(run_dir, match, error=OutputError, option=None, **options):
-    """Asserts that plan_outputs refuses `options` with one line, and changes nothing."""
+def refused(run_dir, match, error=OutputError, option=None, see=(), **options):
+    """Asserts that plan_outputs refuses `options` with one line naming `option` (and `see`, the
+    other options that are a way out), and changes nothing."""
     before = tree(run_dir)
     options.setdefault('inputs', [str(run_dir / 'content.png'), str(run_dir / 'style.jpg')])
     with pytest.raises(error, match=match) as e:
         outputs.plan_outputs(**options)
     assert '\n' not in str(e.value)
-    assert e.value.option == option
+    assert e.value.option == option and e.value.see == see
     assert tree(run_dir) == before
     return str(e.value)
 
@@ -169,9 +170,11 @@ def test_a_name_too_long_for_its_filesystem_is_refused(run_dir):
 def test_an_existing_file_is_replaced_only_with_overwrite(run_dir):
     (run_dir / 'out.png').write_bytes(b'an earlier result')
     (run_dir / 'out_0002.png').write_bytes(b'an earlier snapshot')
-    refused(run_dir, 'exists: replace it with overwrite', option='output',
-            output=str(run_dir / 'out.png'))
-    refused(run_dir, 'out_0002.png.* exists', option='save_pattern',
+    # The option that replaces it is the caller's to spell (a flag, a keyword argument).
+    message = refused(run_dir, 'exists: choose another output, or replace it$', option='output',
+                      see=('overwrite',), output=str(run_dir / 'out.png'))
+    assert message.startswith(f"output {str(run_dir / 'out.png')!r} exists")
+    refused(run_dir, 'out_0002.png.* exists', option='save_pattern', see=('overwrite',),
             output=str(run_dir / 'new.png'), save_pattern='out_{iteration:04d}.png',
             snapshot_iterations=[1, 2])
     outputs.plan_outputs(str(run_dir / 'out.png'), save_pattern='out_{iteration:04d}.png',

@@ -22,81 +22,98 @@ PRECISIONS = ('auto', 'float32', 'mixed')
 DEFAULT_LEARNING_RATES = {'lbfgs': 1.0, 'adam': 10.0}
 
 
-def option(default, help: str, **cli):
-    """A config field: its default, its help (shown by --help and docs/flags.md), and how the
-    flag parses it (`choices`; `kind`: 'layers', 'floats' or 'ints' for lists)."""
-    return dataclasses.field(default=default, metadata=dict(help=help, **cli))
+# What --help groups the flags under, most used first (tf_style/cli/options.py).
+INPUTS, SIZE, WEIGHTS, START, OPTIMIZER, NETWORK, SPEED, PROGRESS, OTHER = TOPICS = (
+    'Inputs and output', 'Size and iterations', 'Style and content weights', 'Start and colours',
+    'Optimizer', 'Network', 'Speed and memory', 'Checkpoints and progress', 'Other')
+
+
+def option(default, help: str, topic: str, **cli):
+    """A config field: its default, its help (shown by --help and docs/flags.md), the topic
+    --help lists it under, and how the flag parses it (`choices`; `kind`: 'layers', 'floats' or
+    'ints' for lists)."""
+    return dataclasses.field(default=default, metadata=dict(help=help, topic=topic, **cli))
 
 
 @dataclasses.dataclass
 class StyleTransferConfig:
     image_size: int = option(512, 'Long side of the output in pixels; the content image is '
-                             'resized to it.')
-    iterations: int = option(500, 'Optimisation steps (at the final scale).')
+                             'resized to it.', topic=SIZE)
+    iterations: int = option(500, 'Optimisation steps (at the final scale).', topic=SIZE)
     init: str = option('noise', 'Start image: noise (white noise, the paper), content, style '
                        '(the first style image), content_in_style_colors (the content image in '
                        "the first style image's colour mean and covariance: the fastest start), "
-                       'or image (init_image).', choices=INITS)
+                       'or image (init_image).', choices=INITS, topic=START)
     init_noise_blend: float = option(0.0, 'Fraction of white noise mixed into the start image '
-                                     '(0: none; 1: noise alone).')
+                                     '(0: none; 1: noise alone).', topic=START)
     seed: Optional[int] = option(None, 'Random seed (default: random; the seed used is '
-                                 'reported).', kind='int')
-    content_weight: float = option(1.0, 'alpha, the content loss weight.')
-    style_weight: float = option(1e3, 'beta, the style loss weight.')
-    tv_weight: float = option(0.0, 'Total-variation smoothness weight (not in the paper).')
+                                 'reported).', kind='int', topic=START)
+    content_weight: float = option(1.0, 'alpha, the content loss weight.', topic=WEIGHTS)
+    style_weight: float = option(1e3, 'beta, the style loss weight.', topic=WEIGHTS)
+    tv_weight: float = option(0.0, 'Total-variation smoothness weight (not in the paper).',
+                              topic=WEIGHTS)
     temporal_weight: float = option(0.0, 'Video: weight of the temporal loss against the '
-                                    'previous frame warped by the optical flow (Ruder et al.).')
+                                    'previous frame warped by the optical flow (Ruder et al.).',
+                                    topic=WEIGHTS)
     content_layers: Tuple[str, ...] = option(vgg_layers.CONTENT_LAYERS, 'Content layers '
-                                             '(block4_conv2, conv4_2 or relu4_2).', kind='layers')
+                                             '(block4_conv2, conv4_2 or relu4_2).', kind='layers',
+                                             topic=WEIGHTS)
     content_layer_weights: Optional[Tuple[float, ...]] = option(
-        None, 'One weight per content layer (default: 1 each).', kind='floats')
+        None, 'One weight per content layer (default: 1 each).', kind='floats', topic=WEIGHTS)
     style_layers: Tuple[str, ...] = option(vgg_layers.STYLE_LAYERS, 'Style layers (any VGG19 '
-                                           'layer).', kind='layers')
+                                           'layer).', kind='layers', topic=WEIGHTS)
     style_layer_weights: Optional[Tuple[float, ...]] = option(
-        None, 'One weight per style layer (default: 1/n each, as in the paper).', kind='floats')
+        None, 'One weight per style layer (default: 1/n each, as in the paper).', kind='floats',
+        topic=WEIGHTS)
     style_scale: Union[float, Tuple[float, ...]] = option(
         1.0, "Style image's long side relative to the output's: one value, or one per style "
-        'image.', kind='floats')
+        'image.', kind='floats', topic=SIZE)
     style_blend_weights: Optional[Tuple[float, ...]] = option(
         None, 'Several style images: their weights in the target Gram matrices, normalised to '
-        'sum to 1 (default: equal).', kind='floats')
+        'sum to 1 (default: equal).', kind='floats', topic=WEIGHTS)
     preserve_colors: str = option('none', "Keep the content's colours: luminance (stylize "
                                   "luminance only) or histogram (match the style's colour mean "
-                                  "and covariance to the content's first).", choices=colour.MODES)
+                                  "and covariance to the content's first).", choices=colour.MODES,
+                                  topic=START)
     optimizer: str = option('lbfgs', 'L-BFGS (the paper) or Adam (the TensorFlow tutorial).',
-                            choices=OPTIMIZERS)
+                            choices=OPTIMIZERS, topic=OPTIMIZER)
     learning_rate: Optional[float] = option(
         None, 'Step size (default: ' + ', '.join(
             f'{k} {v:g}' for k, v in DEFAULT_LEARNING_RATES.items()) +
-        '; Adam: in pixel values 0..255).', kind='float')
-    lbfgs_history: int = option(10, 'L-BFGS: curvature pairs kept.')
-    adam_beta_1: float = option(0.9, 'Adam: beta_1.')
-    adam_beta_2: float = option(0.999, 'Adam: beta_2.')
-    adam_epsilon: float = option(1e-1, 'Adam: epsilon (in pixel values 0..255).')
+        '; Adam: in pixel values 0..255).', kind='float', topic=OPTIMIZER)
+    lbfgs_history: int = option(10, 'L-BFGS: curvature pairs kept.', topic=OPTIMIZER)
+    adam_beta_1: float = option(0.9, 'Adam: beta_1.', topic=OPTIMIZER)
+    adam_beta_2: float = option(0.999, 'Adam: beta_2.', topic=OPTIMIZER)
+    adam_epsilon: float = option(1e-1, 'Adam: epsilon (in pixel values 0..255).', topic=OPTIMIZER)
     weights: str = option('imagenet', "VGG19 weights: 'imagenet' (Keras download, cached), a "
-                          "weights file (.h5 / .weights.h5), or 'random' (tests only).")
-    pooling: str = option('avg', 'Pooling in VGG19: avg (the paper) or max.', choices=POOLINGS)
+                          "weights file (.h5 / .weights.h5), or 'random' (tests only).",
+                          topic=NETWORK)
+    pooling: str = option('avg', 'Pooling in VGG19: avg (the paper) or max.', choices=POOLINGS,
+                          topic=NETWORK)
     normalize_weights: bool = option(False, "The paper's weight normalization: every conv "
                                      "filter's mean activation made 1 over the content and style "
-                                     'images (see docs/usage.md for the weights to use with it).')
+                                     'images (see docs/usage.md for the weights to use with it).',
+                                     topic=NETWORK)
     scales: int = option(1, 'Coarse-to-fine: resolutions, each twice the previous, ending at '
-                         'image_size; each starts from the previous one\'s result, upsampled.')
+                         'image_size; each starts from the previous one\'s result, upsampled.',
+                         topic=SIZE)
     scale_iterations: Optional[Tuple[int, ...]] = option(
         None, 'Iterations per scale, coarsest first (default: iterations at the final scale and '
-        'twice as many at each coarser one).', kind='ints')
+        'twice as many at each coarser one).', kind='ints', topic=SIZE)
     keep_best: bool = option(False, 'Return the lowest-loss image of the final scale, not the '
-                             'last one (for Adam, whose loss is not monotone).')
+                             'last one (for Adam, whose loss is not monotone).', topic=OPTIMIZER)
     precision: str = option('auto', 'mixed: VGG19 in bfloat16, Grams and losses in float32, '
                             'L-BFGS finishing in float32; auto: mixed where bfloat16 is fast '
                             '(CPUs with AMX or AVX512_BF16, GPUs of compute capability 8.0+), '
-                            'else float32.', choices=PRECISIONS)
+                            'else float32 (mixed runs there too, no faster).',
+                            choices=PRECISIONS, topic=SPEED)
     tile_size: Optional[int] = option(
         None, 'Images larger than memory: VGG19 runs on tiles of this side in pixels (rounded '
         'down to the pooling grid, 16 for the paper\'s layers), each with a halo wide enough '
         'that the loss and gradient are the untiled ones (docs/tiling.md); the image and the '
         "optimizer's state stay in host memory. 0: never tile; auto (the default): tile only "
         'when the untiled run would not fit the memory available, with the largest tile that '
-        'fits.', kind='int_or_auto')
+        'fits.', kind='int_or_auto', topic=SPEED)
 
     def __post_init__(self):
         self.content_layers = _layer_tuple(self.content_layers, 'content_layers')

@@ -79,7 +79,8 @@ def save_module(module: tf.Module, output_dir: str, signatures, overwrite: bool 
     if os.path.exists(output_dir) and (not os.path.isdir(output_dir) or os.listdir(output_dir)):
         if not overwrite:
             raise TfStyleError(f'{output_dir!r} exists and is not empty: choose another '
-                               'directory or pass overwrite=True (binaries: --overwrite)')
+                               'directory, or replace it', option='output_dir',
+                               see=('overwrite',))
     parent = os.path.dirname(output_dir)
     if not os.path.isdir(parent) or not os.access(parent, os.W_OK):
         raise TfStyleError(f'cannot write {output_dir!r}: {parent!r} is not a writable directory')

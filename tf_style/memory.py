@@ -24,7 +24,7 @@ from .config import StyleTransferConfig
 # kept so that a test can check that the estimate errs high on each.
 MEASURED_GIB = {('float32', 512): 1.64, ('float32', 1024): 3.98, ('float32', 2048): 14.77,
                 ('mixed', 1024): 3.87, ('mixed', 2048): 11.47}  # long side; examples/tubingen, 4:3
-# Tiled runs: (precision, long side, tile) -> the highest peak GiB measured (docs/benchmarks.md:
+# Tiled runs: (precision, long side, tile) -> the highest peak GiB measured (docs/notes/benchmark-record.md:
 # "Large images"; mixed 4096: the README's print).
 MEASURED_TILED_GIB = {('float32', 2048, 1024): 5.48, ('float32', 4096, 1664): 10.62,
                       ('mixed', 4096, 2048): 12.03}
@@ -311,8 +311,8 @@ def check_fits(height: int, width: int, config: StyleTransferConfig, style_sizes
             f'image_size={config.image_size} needs about {need / 2**30:.1f} GiB of memory {how}; '
             f'{_describe(memory)} available: use image_size={largest} or less'
             f'{", or leave tile_size unset (tiles that fit)" if auto else ""}'
-            f'{f", or lbfgs_history={history}" if history else ""} '
-            '(or check_memory=false)', option='image_size')
+            f'{f", or lbfgs_history={history}" if history else ""}', option='image_size',
+            see=('check_memory',))
     # Tiled, the style targets are computed a tile (and its halo) at a time, too.
     tile = plan_tile(height, width, config, memory)
     need = style_bytes(style_sizes, lambda h, w: (
@@ -322,7 +322,7 @@ def check_fits(height: int, width: int, config: StyleTransferConfig, style_sizes
         raise TfStyleError(
             f'a style image of {max(h * w for h, w in style_sizes) / 1e6:.0f} megapixels needs '
             f'about {need / 2**30:.1f} GiB of memory; {have / 2**30:.1f} GiB is available: use '
-            'a smaller style_scale', option='style_scale')
+            'a smaller style_scale', option='style_scale', see=('check_memory',))
 
 
 def out_of_memory(height: int, width: int, tile: int, config: StyleTransferConfig):

@@ -127,8 +127,8 @@ def check_writable(path: str, inputs=(), what: str = 'output', kind: str = 'file
 def _check(item: Planned, inputs: dict, folders: dict, overwrite: bool) -> None:
     """check_writable's checks; `folders` keeps what is known of each parent directory, which
     many snapshots share."""
-    def fail(reason):
-        raise OutputError(f'{item} {reason}', option=item.what)
+    def fail(reason, see=()):
+        raise OutputError(f'{item} {reason}', option=item.what, see=see)
 
     path = item.path
     if item.kind == 'file':
@@ -150,7 +150,7 @@ def _check(item: Planned, inputs: dict, folders: dict, overwrite: bool) -> None:
         if st is not None and stat.S_ISDIR(st.st_mode):
             fail('is a directory')
         if exists and not overwrite and os.path.lexists(path):
-            fail(f'exists: replace it with overwrite, or choose another {item.what}')
+            fail(f'exists: choose another {item.what}, or replace it', see=('overwrite',))
         if st is not None and not os.access(path, os.W_OK):
             fail('is write-protected')
         _check_names(item, [os.path.basename(path)], folder.name_max, folder.path_max,
@@ -345,4 +345,4 @@ def check_directory_output(path: str, overwrite: bool, option: str = 'output_dir
     check_writable(path, what=option, kind='dir')
     if os.path.isdir(path) and os.listdir(path) and not overwrite:
         raise OutputError(f'{option} {path!r} exists and is not empty: choose another '
-                          f'{option}, or replace it with overwrite', option=option)
+                          f'{option}, or replace it', option=option, see=('overwrite',))

@@ -32,12 +32,21 @@ def main(argv=None):
         usage = f'usage: tf-style <command> [flags]; commands: {", ".join(COMMANDS)}'
         from . import app
         if given in ('-h', '--help', 'help'):
-            app.show(usage)
+            app.show(help_text())
             sys.exit(0)
         app.set_program('tf-style')
         app.fail(f'{"unknown command " + repr(given) if given else "no command"}; '
                  f'{usage[len("usage: "):]}')
     run_command(argv[1], argv[2:])
+
+
+def help_text() -> str:
+    """`tf-style --help`: the usage, and each command with the first line of its docstring."""
+    width = max(map(len, COMMANDS))
+    lines = [f'  {name:<{width}}  {command_module(name).__doc__.strip().splitlines()[0]}'
+             for name in COMMANDS]
+    return '\n'.join(['usage: tf-style <command> [flags]', '', 'commands:', *lines, '',
+                      "a command's flags: tf-style <command> --help"])
 
 
 def run_command(name: str, args, program: str = None):

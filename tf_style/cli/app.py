@@ -6,19 +6,22 @@ line on stderr with exit status 2 (usage and input errors) or 1 (anything else, 
 """
 
 import logging as py_logging
+import math
 import os
-import re
 import sys
 import tempfile
+import time
 
 from absl import app, flags, logging
 
 from ..errors import TfStyleError
+from . import stopping
 
 # TensorFlow's C++ logging below errors (CUDA probing, oneDNN notices) is not for our users.
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
 _PROGRAM = {'name': os.path.basename(sys.argv[0])}
+_STARTED = time.monotonic()  # about when the command started: before TensorFlow loads
 
 
 def program() -> str:
@@ -44,11 +47,12 @@ HELP = ('--help', '-h', '--helpshort', '-help', '-?')
 
 def _parse(module, argv):
     if any(arg in HELP for arg in argv[1:]):
-        show(module.__doc__.strip() + '\n\nflags (--helpfull: absl\'s too):\n')
-        for name in (module.__name__, f'{__package__}.options', __name__):
-            text = flags.FLAGS.module_help(name).strip()
-            if text:
-                show(text + '\n')
+        from ..config import OTHER
+        from .options import flags_help
+        show(module.__doc__.strip() + '\n')
+        show(flags_help(flags.FLAGS, [(module.__name__, None), (f'{__package__}.options', None),
+                                      (__name__, OTHER)]))
+        show('\n--helpfull: every flag with its whole help (absl\'s own flags too).')
         sys.exit(0)
     try:
         return flags.FLAGS(argv, known_only=getattr(module, 'PASS_UNKNOWN_FLAGS', False))
@@ -61,23 +65,26 @@ def _guarded(module, argv):
     if len(argv) > 1 and not passed:
         fail(f'unexpected arguments: {" ".join(argv[1:])} (flags look like --name=value)')
     apply_verbosity()
+    stop = stopping.start(tell)  # Ctrl-C and SIGTERM: see stopping.py
     try:
         return module.main(flags.FLAGS, argv[1:]) if passed else module.main(flags.FLAGS)
     except TfStyleError as e:
         fail(flag_message(e))
-    except KeyboardInterrupt:
-        tell('interrupted')
-        sys.exit(130)
+    except stopping.Stopped as e:
+        tell(str(e))
+        sys.exit(128 + stop.signal)
 
 
 def flag_message(error: TfStyleError) -> str:
-    """The error's message, with the option it names spelled as this command's flag."""
+    """The error's message as it is, after the flag of the option it is about and followed by
+    the flags of those it suggests as a way out, where they are flags of this command:
+    `--weights: weights '/data/my.weights.h5': no such file ...`, `... (see --overwrite)`."""
     message = str(error)
-    # The option the error is about, and those its messages suggest as the way out.
-    for option in (getattr(error, 'option', None), 'overwrite', 'check_memory', 'tile_size'):
-        if option and option in flags.FLAGS:
-            message = re.sub(rf'(?<![\w-]){re.escape(option)}\b', f'--{option}', message)
-    return message
+    option = getattr(error, 'option', None)
+    if option and option in flags.FLAGS:
+        message = f'--{option}: {message}'
+    see = [f'--{name}' for name in getattr(error, 'see', ()) if name in flags.FLAGS]
+    return f'{message} (see {", ".join(see)})' if see else message
 
 
 def show(text: str, end: str = '\n'):
@@ -147,23 +154,33 @@ def load_tensorflow():
 
 
 def format_rate(iterations_per_second: float) -> str:
-    """`2.41 it/s`, or below one iteration a second `38.2 s/it` (large images: 0.03 it/s would
-    hide a third of the figure)."""
-    if iterations_per_second >= 1 or iterations_per_second <= 0:
-        return f'{iterations_per_second:.2f} it/s'
-    return f'{1 / iterations_per_second:.1f} s/it'
+    """Seconds per iteration, to three figures: `0.414 s/it`, `38.5 s/it`, `120 s/it` (one unit
+    whatever the speed, so that runs compare at a glance)."""
+    if not 0 < iterations_per_second < float('inf'):
+        return '? s/it'
+    seconds = float(f'{1 / iterations_per_second:.3g}')
+    return f'{seconds:.{min(4, max(0, 2 - math.floor(math.log10(seconds))))}f} s/it'
 
 
-def progress_text(p) -> str:
+def progress_text(p, rate: str = None) -> str:
     """A progress line after its iteration count (transfer.Progress `p`): the scale's size, the
-    losses that are not zero, the rate and the ETA."""
+    losses that are not zero, and `rate` (default: progress_rate(p), the rate and the ETA)."""
     losses = '  '.join(f'{name} {value:.4g}' for name, value in p.losses.items()
                        if value or name == 'total')
-    return f'{p.size[1]}x{p.size[0]}  {losses}  {progress_rate(p)}'
+    return f'{p.size[1]}x{p.size[0]}  {losses}  {rate or progress_rate(p)}'
 
 
-def progress_rate(p) -> str:
-    return f'{format_rate(p.iterations_per_second)}  ETA {format_seconds(p.eta_seconds)}'
+def progress_rate(p, iterations_per_second: float = None) -> str:
+    """The rate (default: p's, since the last report) and the ETA."""
+    rate = p.iterations_per_second if iterations_per_second is None else iterations_per_second
+    return f'{format_rate(rate)}  ETA {format_seconds(p.eta_seconds)}'
+
+
+def format_total(run_seconds: float) -> str:
+    """The time since the command started, and the part of it before a run of `run_seconds`
+    (loading TensorFlow and VGG19, reading the inputs): `2m42s (start-up 12s)`."""
+    total = time.monotonic() - _STARTED
+    return f'{format_seconds(total)} (start-up {format_seconds(max(0.0, total - run_seconds))})'
 
 
 def format_seconds(seconds: float) -> str:

@@ -3,6 +3,7 @@ are stylized at once (--jobs), one bad image is reported and skipped, a stop (Ct
 keeps what is written, and a re-run skips the results that exist."""
 
 import concurrent.futures
+import contextlib
 import glob
 import os
 import sys
@@ -48,6 +49,21 @@ def expand(contents):
     return files
 
 
+def make_directories(path: str) -> list:
+    """Creates directory `path` and its missing parents; returns those it created, outermost
+    first."""
+    created, folder = [], os.path.abspath(path)
+    while not os.path.exists(folder):
+        created.insert(0, folder)
+        folder = os.path.dirname(folder)
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as e:
+        raise TfStyleError(f'output_dir {path!r} cannot be created: {e.strerror or e}',
+                           option='output_dir') from None
+    return created
+
+
 def output_path(output_dir: str, content: str) -> str:
     return os.path.join(output_dir, os.path.splitext(os.path.basename(content))[0] + '.png')
 
@@ -64,7 +80,7 @@ def plan_jobs(requested: int, images: int, cores: int, gpu: bool, available: flo
             raise TfStyleError(f'jobs={requested} needs about {requested * per_image / 2**30:.1f}'
                                f' GiB of memory at this image_size, '
                                f'{available / 2**30:.1f} GiB available: use jobs={int(fitting)} or '
-                               'less (or check_memory=false)', option='jobs')
+                               'less', option='jobs', see=('check_memory',))
         return requested
     return 1 if gpu else int(max(1, min(cores, fitting, images)))
 
@@ -81,24 +97,36 @@ def run(FLAGS, contents, stop):
     styles = [images.load_image(path) for path in FLAGS.style]
     init_image = images.load_image(init_file) if init_file else None
     check_inputs(config, styles, init_image=init_image)
-    todo = [(content, output_path(FLAGS.output_dir, content)) for content in contents
-            if FLAGS.overwrite or not os.path.exists(output_path(FLAGS.output_dir, content))]
-    skipped = len(contents) - len(todo)
-    outputs.plan_outputs(inputs=[*FLAGS.style, *contents, *([init_file] if init_file else [])],
-                         overwrite=True, extra=[outputs.Planned('output_dir', out)
-                                                for _, out in todo])
-    if skipped:
-        app.say(f'skipping {skipped} image(s) already in {FLAGS.output_dir} (--overwrite '
-                'replaces them)')
+    # Made now that the inputs are known to be good (as stylize-beam does); removed again if
+    # the run is refused before it starts.
+    created = make_directories(FLAGS.output_dir)
+    try:
+        todo = [(content, output_path(FLAGS.output_dir, content)) for content in contents
+                if FLAGS.overwrite or not os.path.exists(output_path(FLAGS.output_dir, content))]
+        skipped = len(contents) - len(todo)
+        outputs.plan_outputs(
+            inputs=[*FLAGS.style, *contents, *([init_file] if init_file else [])],
+            overwrite=True, extra=[outputs.Planned('output_dir', out,
+                                                   via=f'{FLAGS.output_dir!r}, file ')
+                                   for _, out in todo])
+        if skipped:
+            app.say(f'skipping {skipped} image(s) already in {FLAGS.output_dir} (--overwrite '
+                    'replaces them)')
 
-    app.load_tensorflow()
-    jobs = _jobs(FLAGS, config, len(todo))
-    from ..network import build_extractor
+        app.say('loading TensorFlow and VGG19 ...')
+        app.load_tensorflow()
+        jobs = _jobs(FLAGS, config, len(todo))
+        from ..network import build_extractor
+        extractor = None if config.normalize_weights else build_extractor(config.weights,
+                                                                            config.pooling)
+    except TfStyleError:
+        for folder in reversed(created):
+            with contextlib.suppress(OSError):
+                os.rmdir(folder)
+        raise
     from ..transfer import stylize
-    extractor = None if config.normalize_weights else build_extractor(config.weights,
-                                                                        config.pooling)
     start = time.perf_counter()
-    stop.running = True
+    stop.begin('stopping after this iteration; unfinished images are not written')
     results = _stylize_all(todo, jobs, stop, lambda content, steps, progress: stylize(
         images.load_image(content), styles, config=config, extractor=extractor,
         init_image=init_image, steps=steps, should_stop=stop, callback=progress,
@@ -106,7 +134,7 @@ def run(FLAGS, contents, stop):
     written = [content for content, status in results if status == 'written']
     failed = [content for content, status in results if status == 'failed']
     summary = (f'wrote {len(written)} of {len(todo)} image(s) to {FLAGS.output_dir} in '
-               f'{app.format_seconds(time.perf_counter() - start)}')
+               f'{app.format_total(time.perf_counter() - start)}')
     if stop.signal:
         app.tell(f'{summary}: stopped, the unfinished images not written (run the same command '
                  'again to go on)')

@@ -21,7 +21,7 @@ from absl import flags
 
 from ..config import StyleTransferConfig
 from ..hardware import cpu_flags, cpu_name, onednn_enabled, vector_units
-from . import _examples, app
+from . import _examples, app, stopping
 
 FLAGS = flags.FLAGS
 
@@ -68,6 +68,13 @@ TUTORIAL_ADAM = dict(optimizer='adam', learning_rate=0.02 * 255, adam_beta_1=0.9
                      adam_epsilon=0.1 / 255, adam_beta_2=0.999)
 
 
+def stopped():
+    """Between measurements: after Ctrl-C or SIGTERM the command ends here (app.run says so),
+    the tables printed so far kept."""
+    stopping.current().check('stopped: the tables above are kept; the one being measured is '
+                             'not printed')
+
+
 def machine():
     import tensorflow as tf
     gpus = tf.config.list_physical_devices('GPU')
@@ -97,8 +104,10 @@ def speed(content, style, extractor):
     for size in map(int, FLAGS.sizes):
         per = {}
         for precision in FLAGS.precisions:
+            stopped()
             iteration = benchmark.seconds_per_iteration(content, style, extractor, size, precision,
-                                                        FLAGS.steps)
+                                                        FLAGS.steps, stopping.current())
+            stopped()
             # The conv reference right before the evaluations it is compared with: this kind of
             # shared machine's throughput drifts by up to 2x within an hour.
             conv = benchmark.conv_throughput(tf.float32 if precision == 'float32' else tf.bfloat16)
@@ -127,13 +136,16 @@ def content_shape(content, size):
 def quality(content, style, extractor):
     from ..tools import benchmark
     size, n = FLAGS.quality_size, FLAGS.baseline_steps
-    common = dict(image_size=size, init='content', seed=0, precision='float32')
+    common = dict(image_size=size, init='content', seed=0, precision='float32',
+                  should_stop=stopping.current())
     app.say(f'time to quality at {size} px, tubingen x starry_night, alpha=1, beta=1e3, '
             'content init and float32 unless named; wall time includes tracing\n')
     tutorial, _ = benchmark.loss_trajectory(content, style, extractor, iterations=n,
                                             **TUTORIAL_ADAM, **common)
+    stopped()
     target_a = tutorial[-1][1]
     lbfgs, _ = benchmark.loss_trajectory(content, style, extractor, iterations=n, **common)
+    stopped()
     target_b = lbfgs[-1][1]
     runs = [(f'tutorial Adam, {n} steps', tutorial), (f'L-BFGS, {n} iterations', lbfgs)]
     ours = [
@@ -152,6 +164,7 @@ def quality(content, style, extractor):
             continue
         runs.append((name, benchmark.loss_trajectory(content, style, extractor,
                                                      **{**common, **options})[0]))
+        stopped()
     rows = []
     t_a, t_b = tutorial[-1][0], lbfgs[-1][0]
     for name, points in runs:
@@ -172,6 +185,7 @@ def memory(weights):
     with tempfile.TemporaryDirectory() as tmp:
         for size in sorted(map(int, FLAGS.memory_sizes)):
             for precision in FLAGS.precisions:
+                stopped()
                 start = time.perf_counter()
                 gib = benchmark.peak_memory_gib([
                     '-m', 'tf_style', 'stylize', '--content', _examples.path(FLAGS, 'tubingen'),
@@ -213,6 +227,7 @@ def reference(FLAGS, extractor, weights):
     with tempfile.TemporaryDirectory() as tmp:
         for size in map(int, FLAGS.reference_sizes):
             for pair in FLAGS.reference_pairs:
+                stopped()
                 content_name, style_name = pair.split(':')
                 paths = [_examples.path(FLAGS, name) for name in (content_name, style_name)]
                 common = ['--content', paths[0], '--style', paths[1], f'--weights={weights}',
@@ -224,7 +239,9 @@ def reference(FLAGS, extractor, weights):
                 run = plain.run_reference(
                     _examples.load(FLAGS, content_name), _examples.load(FLAGS, style_name),
                     extractor, StyleTransferConfig(image_size=size),
-                    target=min(loss for _, _, loss in ours), max_seconds=limit)
+                    target=min(loss for _, _, loss in ours), max_seconds=limit,
+                    should_stop=stopping.current())
+                stopped()
                 for name, seconds, loss in ours:
                     reached = time_to_reach(run.points, loss)
                     ratio = plain.speedup(run.points, loss, seconds)
@@ -265,6 +282,7 @@ def pipelines(FLAGS, weights):
                                                  settings, out, FLAGS.pipeline_workers))]
         rows, first = [], None
         for k, (name, way) in enumerate(ways):
+            stopped()
             out = os.path.join(tmp, f'out{k}')
             os.makedirs(out)
             seconds = way(out)
@@ -304,6 +322,7 @@ def tiles(weights):
     rows, untiled = [], {}
     with tempfile.TemporaryDirectory() as tmp:
         for size, tile in runs:
+            stopped()
             try:
                 gib, stdout = benchmark.peak_memory_run([
                     '-m', 'tf_style', 'stylize', '--content', _examples.path(FLAGS, 'tubingen'),
@@ -330,10 +349,13 @@ def tiles(weights):
 
 def gpu(content, style, extractor):
     from ..transfer import stylize
-    options = dict(extractor=extractor, image_size=512, init='content', seed=0)
+    options = dict(extractor=extractor, image_size=512, init='content', seed=0,
+                   should_stop=stopping.current())
     stylize(content, style, iterations=5, **options)  # warm-up: tracing, cuDNN autotuning
+    stopped()
     start = time.perf_counter()
     result = stylize(content, style, iterations=500, **options)
+    stopped()
     app.say(f'GPU: 512 px, 500 L-BFGS iterations: {time.perf_counter() - start:.2f} s wall after '
             f'warm-up (loop {result.seconds:.2f} s), final loss {result.losses["total"]:.4g}')
 
@@ -350,14 +372,19 @@ def main(FLAGS):
             weights = write_hed_vgg19_weights(os.path.join(tmp, 'vgg19_hed.weights.h5'))
         app.say(f'machine: {machine()}\nweights: HED-derived VGG19 ({weights})\n')
         extractor = build_extractor(weights)
+        stopping.current().begin('stopping after this iteration or measurement')
         if FLAGS.gpu:
             gpu(content, style, extractor)
             return
         for section in FLAGS.sections:
-            {'speed': lambda: speed(content, style, extractor),
-             'quality': lambda: quality(content, style, extractor),
-             'memory': lambda: memory(weights),
-             'reference': lambda: reference(FLAGS, extractor, weights),
-             'pipelines': lambda: pipelines(FLAGS, weights),
-             'tiles': lambda: tiles(weights)}[section]()
+            try:
+                {'speed': lambda: speed(content, style, extractor),
+                 'quality': lambda: quality(content, style, extractor),
+                 'memory': lambda: memory(weights),
+                 'reference': lambda: reference(FLAGS, extractor, weights),
+                 'pipelines': lambda: pipelines(FLAGS, weights),
+                 'tiles': lambda: tiles(weights)}[section]()
+            except (subprocess.CalledProcessError, RuntimeError):
+                stopped()  # a child process the same Ctrl-C stopped: not a failure
+                raise
 

@@ -12,7 +12,7 @@ from absl import flags
 
 from .. import images
 from ..tools import sheets
-from . import _examples, app
+from . import _examples, app, stopping
 from .stylize import check_output
 
 
@@ -46,9 +46,15 @@ def main(FLAGS):
     from ..transfer import stylize
     extractor = build_extractor(FLAGS.weights)
     tiles = [('tubingen', content), ('starry_night', starry), ('the_scream', scream)]
+    stop = stopping.current()
+    stop.begin('stopping after this iteration; the sheet is not written')
     for caption, options in panels:
+        stop.check(f'stopped: {FLAGS.output} not written')
         result = stylize(content, extractor=extractor, image_size=FLAGS.image_size,
-                         iterations=FLAGS.iterations, init='content', seed=FLAGS.seed, **options)
+                         iterations=FLAGS.iterations, init='content', seed=FLAGS.seed,
+                         should_stop=stop, **options)
+        if not result.completed:
+            stop.check(f'stopped: {FLAGS.output} not written')
         app.say(f'{caption}: {app.format_seconds(result.seconds)}, loss '
                 f'{result.losses["total"]:.4g}')
         tiles.append((caption, result.image))

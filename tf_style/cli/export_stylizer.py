@@ -13,7 +13,7 @@ from absl import flags
 
 from .. import images
 from .. import outputs
-from . import app
+from . import app, stopping
 from .options import config_from_flags, define_config_flags
 
 CONFIG_FLAGS = ('weights', 'pooling', 'iterations', 'content_weight', 'style_weight',
@@ -40,6 +40,9 @@ def main(FLAGS):
     config = config_from_flags(FLAGS)
     style = images.load_image(FLAGS.style) if FLAGS.style else None
     outputs.check_directory_output(FLAGS.output_dir, FLAGS.overwrite)
+    # No iterations here (they run when served): a signal quits at once, the SavedModel being
+    # written to a temporary directory that goes with it.
+    stopping.current().quit_note = f'stopped: {FLAGS.output_dir} not written'
     app.load_tensorflow()
     from ..export_stylizer import export_stylizer
     from ..network import build_extractor

@@ -5,13 +5,15 @@ the fields into absl flags and the parsed flags back into a config, with no stri
 again in between.
 """
 
+import contextlib
 import dataclasses
 import os
+import re
 from typing import Iterable
 
 from absl import flags
 
-from ..config import StyleTransferConfig
+from ..config import TOPICS, StyleTransferConfig
 
 CONFIG_FIELDS = {f.name: f for f in dataclasses.fields(StyleTransferConfig)}
 CHECKOUT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -60,7 +62,23 @@ def define_config_flags(fv: flags.FlagValues, names: Iterable[str] = None, help_
         _define(fv, name, (defaults or {}).get(name, field.default), help, field.metadata)
 
 
+@contextlib.contextmanager
+def topic(fv: flags.FlagValues, name: str):
+    """The flags defined in this block are listed under topic `name` by --help (config.TOPICS;
+    the config's own flags have theirs in config.py)."""
+    before = set(fv)
+    yield
+    for flag_name in set(fv) - before:
+        if not getattr(fv[flag_name], 'topic', None):
+            fv[flag_name].topic = name
+
+
 def _define(fv, name, default, help, meta):
+    _define_flag(fv, name, default, help, meta)
+    fv[name].topic = meta.get('topic')
+
+
+def _define_flag(fv, name, default, help, meta):
     kind = meta.get('kind') or type(default).__name__
     if 'choices' in meta and not meta.get('free'):
         flags.DEFINE_enum(name, default, meta['choices'], help, flag_values=fv)
@@ -94,6 +112,59 @@ def config_from_flags(fv: flags.FlagValues, **overrides) -> StyleTransferConfig:
             values[name] = tuple(value)
     values.update(overrides)
     return StyleTransferConfig(**values)
+
+
+def flags_help(fv: flags.FlagValues, modules) -> str:
+    """--help's list of the flags that `modules` define ([(module name, topic of its flags that
+    have none)]): one line each (the flag, its default and the first sentence of its help), in
+    the order they are defined, grouped by topic, most used first (config.TOPICS); flags without
+    a topic come first."""
+    topics = {}
+    for module, default_topic in modules:
+        for flag in fv.get_flags_for_module(module):
+            topics.setdefault(flag.name, getattr(flag, 'topic', None) or default_topic)
+    groups = {}
+    for name in fv:  # in the order the flags were defined
+        if name in topics and fv[name].name == name:  # not a short name
+            groups.setdefault(topics[name], []).append(fv[name])
+    order = [None, *TOPICS, *sorted(t for t in groups if t and t not in TOPICS)]
+    rows = [(topic, [(_flag_and_default(f), _short_help(f)) for f in groups[topic]])
+            for topic in order if groups.get(topic)]
+    width = min(32, max(len(left) for _, lines in rows for left, _ in lines))
+    text = []
+    for topic, lines in rows:
+        text += ['', f'{topic or "Flags"}:']
+        text += [f'  {left:<{width}}  {right}'.rstrip() for left, right in lines]
+    return '\n'.join(text[1:])
+
+
+def _flag_and_default(flag) -> str:
+    """`--image_size=512`; `--content (required)`; a flag without a default alone."""
+    if any('must have a value other than None' in getattr(v, 'message', '')
+           for v in getattr(flag, 'validators', ())):
+        return f'--{flag.name} (required)'
+    default = (flag.default_as_str or '').strip("'")
+    return f'--{flag.name}={default}' if default else f'--{flag.name}'
+
+
+def _short_help(flag, limit: int = 80) -> str:
+    """The help's first sentence; when longer than `limit` characters, its first clause (up to a
+    ';'), without parentheses, cut to `limit`."""
+    text = ' '.join(flag.help.split())
+    text = text.removesuffix('; repeat this option to specify a list of values')  # absl's
+    for ends in ('.', '.;'):
+        depth = 0
+        for i, char in enumerate(text):
+            depth += {'(': 1, ')': -1}.get(char, 0)
+            if depth == 0 and char in ends and text[i + 1:i + 2] in (' ', ''):
+                text = text[:i + (char == '.')]
+                break
+        if len(text) <= limit:
+            return text
+    text = re.sub(r' ?\([^()]*\)', '', text)
+    if len(text) > limit:
+        text = text[:limit - 3].rsplit(' ', 1)[0].rstrip(',;:') + '...'
+    return text
 
 
 def markdown_reference(commands) -> str:

@@ -18,7 +18,7 @@ from .. import images
 from ..config import StyleTransferConfig
 from ..errors import TfStyleError
 from ..tools import figures, sheets
-from . import _examples, app
+from . import _examples, app, stopping
 from .stylize import check_output
 
 
@@ -85,16 +85,22 @@ def main(FLAGS):
             extractors[key] = build_extractor(FLAGS.weights, calibration_images=calibration)
         return extractors[key]
 
+    stop = stopping.current()
+    stop.begin('stopping after this iteration; the unfinished cell is not written')
     start = time.perf_counter()
     for figure in FLAGS.figures:
         os.makedirs(names[figure], exist_ok=True)
         tiles = [(caption, example(name)) for caption, name in figures.inputs(figure)]
         commands = [f'# {figures.FILE_NAMES[figure]}.png: one stylize command per cell, from '
                     'the repository root.']
+        stopped = f'stopped: kept the figures and cells written; {names[figure]}.png not written'
         for cell in figures.cells(figure):
+            stop.check(stopped)
             config = StyleTransferConfig(**settings, **cell.options)
             result = stylize(example(cell.content), example(cell.style), config=config,
-                             extractor=extractor_for(cell, config))
+                             extractor=extractor_for(cell, config), should_stop=stop)
+            if not result.completed:
+                stop.check(stopped)  # the cell stopped: not written
             output = os.path.join(names[figure], figures.slug(cell.caption) + '.png')
             images.save_image(output, result.image)
             commands.append(figures.command_line(

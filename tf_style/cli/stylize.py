@@ -9,28 +9,20 @@ Defaults reproduce the paper: VGG19 with average pooling and ImageNet weights, c
 style on conv1_1 ... conv5_1, alpha/beta = 1e-3, white-noise start.
 """
 
-import signal
+import dataclasses
+import json
+import math
+import os
+import sys
+import time
 
-# Ctrl-C and SIGTERM go to StopOnSignal's thread alone: blocked in this thread before any library
-# starts threads of its own (numpy's OpenBLAS does on import), which inherit the mask.
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+from absl import flags
 
-import dataclasses  # noqa: E402
-import json  # noqa: E402
-import math  # noqa: E402
-import os  # noqa: E402
-import sys  # noqa: E402
-import threading  # noqa: E402
-import time  # noqa: E402
-
-from absl import flags  # noqa: E402
-
-from .. import images, masks, outputs, temporary  # noqa: E402
-from ..config import INITS, check_inputs  # noqa: E402
-from ..errors import TfStyleError  # noqa: E402
-from . import app, batch  # noqa: E402
-from .options import config_from_flags, define_config_flags  # noqa: E402
+from .. import images, masks, outputs
+from ..config import INITS, INPUTS, NETWORK, PROGRESS, SPEED, START, check_inputs
+from ..errors import TfStyleError
+from . import app, batch, stopping
+from .options import config_from_flags, define_config_flags, topic
 
 INIT_MODES = [i for i in INITS if i != 'image']
 # Options of the library that the command sets from other flags.
@@ -38,58 +30,66 @@ NOT_FLAGS = ('init',)
 
 
 def define_flags(fv):
-    flags.DEFINE_multi_string('content', None, 'Content image (photo). Several (repeat the flag, '
-                              'or give a directory or a glob) stylize a batch in one process, '
-                              'into --output_dir.', required=True, flag_values=fv)
-    flags.DEFINE_string('output_dir', None, 'Batch: where each content image\'s result goes, '
-                        'named after it (.png); existing results are skipped unless '
-                        '--overwrite.', flag_values=fv)
-    flags.DEFINE_integer('jobs', 0, 'Batch: images stylized at once, TensorFlow\'s threads '
-                         'shared among them (0: one per CPU core, as many as fit in memory; 1 '
-                         'on a GPU). Results can differ in the last bits with the threads.',
-                         lower_bound=0, flag_values=fv)
-    flags.DEFINE_multi_string('style', None, 'Style image (painting); repeat the flag for '
-                              'several (blended, or one per mask region).', required=True,
-                              flag_values=fv)
-    flags.DEFINE_string('output', 'out.png', 'Output image; format from the extension '
-                        f'({", ".join(sorted(images.FORMATS))}).', flag_values=fv)
+    # Grouped as --help lists them, by topic (the config's flags have theirs in config.py).
+    with topic(fv, INPUTS):
+        flags.DEFINE_multi_string('content', None, 'Content image (photo). Several (repeat the '
+                                  'flag, or give a directory or a glob) stylize a batch in one '
+                                  'process, into --output_dir.', required=True, flag_values=fv)
+        flags.DEFINE_multi_string('style', None, 'Style image (painting); repeat the flag for '
+                                  'several (blended, or one per mask region).', required=True,
+                                  flag_values=fv)
+        flags.DEFINE_string('output', 'out.png', 'Output image; format from the extension '
+                            f'({", ".join(sorted(images.FORMATS))}).', flag_values=fv)
+        flags.DEFINE_string('output_dir', None, 'Batch: where each content image\'s result goes, '
+                            'named after it (.png); existing results are skipped unless '
+                            '--overwrite.', flag_values=fv)
+        flags.DEFINE_boolean('overwrite', False, 'Replace an existing --output.', flag_values=fv)
+        flags.DEFINE_list('content_masks', None, 'Spatial control: one mask image per --style '
+                          '(white: where that style goes); what no mask covers keeps the '
+                          'content.', flag_values=fv)
+        flags.DEFINE_list('style_masks', None, 'With --content_masks: one mask per --style '
+                          '(white: the part of that style image to take the texture from).',
+                          flag_values=fv)
+        flags.DEFINE_string('labels', None, 'Spatial control from one label image instead of '
+                            '--content_masks: its colours, darkest first, are the regions of '
+                            '--style 1, 2, ...; further colours keep the content.', flag_values=fv)
+    with topic(fv, START):
+        flags.DEFINE_string('init', 'noise', 'Start image: ' + ', '.join(INIT_MODES) +
+                            ' (see the init option), or an image FILE.', flag_values=fv)
     define_config_flags(fv, [n for n in _config_names() if n not in NOT_FLAGS])
-    flags.DEFINE_string('init', 'noise', 'Start image: ' + ', '.join(INIT_MODES) +
-                        ' (see the init option), or an image FILE.', flag_values=fv)
-    flags.DEFINE_string('extractor', None, 'Use a SavedModel from export-extractor instead of '
-                        'building VGG19 (--weights and --pooling are then unused).',
-                        flag_values=fv)
-    flags.DEFINE_string('calibration_dir', None, 'With --normalize_weights: more calibration '
-                        'images (every image file in this directory).', flag_values=fv)
-    flags.DEFINE_list('content_masks', None, 'Spatial control: one mask image per --style '
-                      '(white: where that style goes); what no mask covers keeps the content.',
-                      flag_values=fv)
-    flags.DEFINE_list('style_masks', None, 'With --content_masks: one mask per --style (white: '
-                      'the part of that style image to take the texture from).', flag_values=fv)
-    flags.DEFINE_string('labels', None, 'Spatial control from one label image instead of '
-                        '--content_masks: its colours, darkest first, are the regions of --style '
-                        '1, 2, ...; further colours keep the content.', flag_values=fv)
-    flags.DEFINE_integer('print_every', 10, 'Progress every N iterations: a bar on a terminal, '
-                         'a line otherwise; in a batch a line, "[k/n] iter ..." (0: none).',
-                         flag_values=fv)
-    flags.DEFINE_integer('save_every', 0, 'Also write the current image every N iterations.',
-                         flag_values=fv)
-    flags.DEFINE_string('save_pattern', '{stem}_{iteration:04d}{ext}',
-                        'Names of the --save_every images: {stem} and {ext} of --output, '
-                        '{iteration}; without a directory, beside --output.', flag_values=fv)
-    flags.DEFINE_string('logdir', None, 'TensorBoard: loss scalars every --print_every, the '
-                        'image every --save_every.', flag_values=fv)
-    flags.DEFINE_string('checkpoint_dir', None, 'Save the run (image, optimizer state, '
-                        'iteration) here every --checkpoint_every iterations and when '
-                        'interrupted.', flag_values=fv)
-    flags.DEFINE_integer('checkpoint_every', 100, 'Iterations between checkpoints.',
-                         flag_values=fv)
-    flags.DEFINE_boolean('resume', False, 'Continue the run saved in --checkpoint_dir (same '
-                         'inputs and flags).', flag_values=fv)
-    flags.DEFINE_boolean('overwrite', False, 'Replace an existing --output.', flag_values=fv)
-    flags.DEFINE_boolean('check_memory', True, 'Refuse an --image_size whose estimated memory '
-                         'exceeds what this machine (or its GPU) has available, even tiled.',
-                         flag_values=fv)
+    with topic(fv, NETWORK):
+        flags.DEFINE_string('extractor', None, 'Use a SavedModel from export-extractor instead '
+                            'of building VGG19 (--weights and --pooling are then unused).',
+                            flag_values=fv)
+        flags.DEFINE_string('calibration_dir', None, 'With --normalize_weights: more '
+                            'calibration images (every image file in this directory).',
+                            flag_values=fv)
+    with topic(fv, SPEED):
+        flags.DEFINE_integer('jobs', 0, 'Batch: images stylized at once, TensorFlow\'s threads '
+                             'shared among them (0: one per CPU core, as many as fit in memory; '
+                             '1 on a GPU). Results can differ in the last bits with the '
+                             'threads.', lower_bound=0, flag_values=fv)
+        flags.DEFINE_boolean('check_memory', True, 'Refuse an --image_size whose estimated '
+                             'memory exceeds what this machine (or its GPU) has available, even '
+                             'tiled.', flag_values=fv)
+    with topic(fv, PROGRESS):
+        flags.DEFINE_integer('print_every', 10, 'Progress every N iterations: a bar on a '
+                             'terminal, a line otherwise; in a batch a line, "[k/n] iter ..." '
+                             '(0: none).', flag_values=fv)
+        flags.DEFINE_integer('save_every', 0, 'Also write the current image every N '
+                             'iterations.', flag_values=fv)
+        flags.DEFINE_string('save_pattern', '{stem}_{iteration:04d}{ext}',
+                            'Names of the --save_every images: {stem} and {ext} of --output, '
+                            '{iteration}; without a directory, beside --output.', flag_values=fv)
+        flags.DEFINE_string('logdir', None, 'TensorBoard: loss scalars every --print_every, the '
+                            'image every --save_every.', flag_values=fv)
+        flags.DEFINE_string('checkpoint_dir', None, 'Save the run (image, optimizer state, '
+                            'iteration) here every --checkpoint_every iterations and when '
+                            'interrupted.', flag_values=fv)
+        flags.DEFINE_integer('checkpoint_every', 100, 'Iterations between checkpoints.',
+                             flag_values=fv)
+        flags.DEFINE_boolean('resume', False, 'Continue the run saved in --checkpoint_dir (same '
+                             'inputs and flags).', flag_values=fv)
 
 
 def _config_names():
@@ -100,10 +100,9 @@ def _config_names():
 def main(FLAGS):
     contents = batch.expand(FLAGS.content)
     if len(contents) > 1 or FLAGS.output_dir or contents != FLAGS.content:
-        return batch.run(FLAGS, contents, StopOnSignal(
-            'stopping after this iteration; unfinished images are not written'))
+        return batch.run(FLAGS, contents, stopping.current())
     FLAGS.content = contents[0]
-    stop = StopOnSignal()
+    stop = stopping.current()
     init, init_file = batch.init_setting(FLAGS.init)
     config = config_from_flags(FLAGS, init=init)
     if FLAGS.resume and not FLAGS.checkpoint_dir:
@@ -126,21 +125,32 @@ def main(FLAGS):
         check_memory(config, content, styles)
     reporter = Reporter(FLAGS, plan)
 
+    # Seconds to load before the first iteration, and that first iteration (targets, tracing)
+    # slower than the others: say so at once.
+    app.say('loading TensorFlow and VGG19 ...')
     app.load_tensorflow()  # only now that the inputs are known to be good
     if FLAGS.check_memory and gpu_present():
         check_memory(config, content, styles)  # again, against the GPU's memory
     from ..transfer import stylize
-    extractor = None  # stylize builds it from --weights (normalized on the inputs if asked)
+    extractor = None  # --normalize_weights: stylize builds it, normalized on the inputs
     if FLAGS.extractor:
         from ..export import load_extractor
         extractor = load_extractor(FLAGS.extractor)
+    elif not config.normalize_weights:
+        from ..network import build_extractor
+        extractor = build_extractor(config.weights, config.pooling)
     checkpointer = None
     if FLAGS.checkpoint_dir:
         from ..checkpoint import Checkpointer
         checkpointer = Checkpointer(FLAGS.checkpoint_dir, FLAGS.checkpoint_every, FLAGS.resume)
     reporter.open()
-    stop.running = True
+    stop.begin('saving after this iteration or tile')
+    # Every iteration, for a first progress line at the first (the Reporter shows the others
+    # every --print_every).
     every = [n for n in (FLAGS.print_every, FLAGS.save_every) if n > 0]
+    if FLAGS.print_every and not FLAGS.quiet:
+        every.append(1)
+    app.say('compiling and running the first iteration ...')
     result = stylize(content, styles, config=config, extractor=extractor, callback=reporter,
                      on_stage=reporter.stage,
                      report_every=math.gcd(*every) if every else 0, should_stop=stop,
@@ -158,7 +168,7 @@ def main(FLAGS):
         app.tell(f'{result.stop_reason} at iteration {result.iterations}: wrote the latest '
                  f'image to {FLAGS.output}{where}')
         sys.exit(128 + stop.signal if stop.signal else 3)
-    app.say(f'wrote {FLAGS.output} ({w}x{h}) in {app.format_seconds(result.seconds)}, '
+    app.say(f'wrote {FLAGS.output} ({w}x{h}) in {app.format_total(result.seconds)}, '
             f'seed {result.seed}, loss {result.losses["total"]:.4g}')
 
 
@@ -211,11 +221,11 @@ def check_memory(config, content, styles):
     size (tiled when it must be, unless --tile_size=0), and each style image at its size."""
     from .. import memory
     height, width = output_size(content, config.image_size)
-    if max(content.shape[:2]) < config.image_size / 4:
-        app.note(f'the content image is {content.shape[1]}x{content.shape[0]}; upscaling it to '
-                 f'{width}x{height}')
     sides = [max(1, round(max(height, width) * k)) for k in config.style_scales(len(styles))]
     memory.check_fits(height, width, config, [output_size(s, n) for s, n in zip(styles, sides)])
+    if max(content.shape[:2]) < config.image_size / 4:  # once it fits: a refusal is one line
+        app.note(f'the content image is {content.shape[1]}x{content.shape[0]}; upscaling it to '
+                 f'{width}x{height}')
 
 
 class Reporter:
@@ -234,6 +244,7 @@ class Reporter:
         self.last_line = now()
         self.unfinished_line = False  # on a terminal: a line being redrawn in place
         self.rate = ''  # the last progress line's rate and ETA
+        self.shown = None  # (iteration, elapsed seconds) of the last progress line
 
     def open(self):
         if self.flags.logdir:
@@ -242,8 +253,15 @@ class Reporter:
 
     def __call__(self, p):
         FLAGS = self.flags
-        if FLAGS.print_every and (p.iteration % FLAGS.print_every == 0 or
-                                  p.iteration == p.iterations):
+        due = FLAGS.print_every and (p.iteration % FLAGS.print_every == 0 or
+                                     p.iteration == p.iterations)
+        if FLAGS.print_every and self.shown is None and p.iteration < p.iterations:
+            # A line at once, at the first iteration. That iteration also computed the targets
+            # and compiled the step: no rate or ETA from it.
+            if due:
+                self.log(p)
+            self.show(p, f'first iteration {p.elapsed:.1f}s (compiling included)')
+        elif due:
             self.progress(p)
         if FLAGS.save_every and p.iteration % FLAGS.save_every == 0:
             image = p.current_image()
@@ -254,15 +272,28 @@ class Reporter:
                     tf.summary.image('image', image[None] / 255.0, step=p.iteration)
 
     def progress(self, p):
+        """A progress line, its rate since the last one, and TensorBoard's scalars."""
+        self.log(p)
+        iterations_per_second = p.iterations_per_second  # since the library's last report
+        if self.shown is not None and p.iteration > self.shown[0]:
+            iterations_per_second = (p.iteration - self.shown[0]) / max(
+                p.elapsed - self.shown[1], 1e-9)
+        self.rate = app.progress_rate(p, iterations_per_second)
+        self.show(p, self.rate)
+
+    def log(self, p):
         if self.writer:
             import tensorflow as tf
             with self.writer.as_default():
                 for name, value in p.losses.items():
                     tf.summary.scalar(f'loss/{name}', value, step=p.iteration)
             self.writer.flush()
+
+    def show(self, p, rate: str):
+        self.shown = (p.iteration, p.elapsed)
         if self.flags.quiet:
             return
-        text, self.rate = app.progress_text(p), app.progress_rate(p)
+        text = app.progress_text(p, rate)
         if self.tty:
             app.say(f'\r{_bar(p.iteration, p.iterations)}  {text}\x1b[K',
                     end='' if p.iteration < p.iterations else '\n')
@@ -293,40 +324,6 @@ class Reporter:
 def _bar(done: int, total: int) -> str:
     filled = round(20 * done / total)
     return f'[{"#" * filled}{"." * (20 - filled)}] {done}/{total}'
-
-
-class StopOnSignal:
-    """First SIGINT/SIGTERM: finish the iteration (a tiled one: drop it at the next tile), save,
-    exit non-zero. Second: exit now.
-
-    The signals are blocked in every thread and taken by one thread in sigwait(), so a signal
-    is seen at once even while the main thread is inside a long TensorFlow call (a Python
-    handler would wait for it to return, and merge two Ctrl-Cs into one).
-    """
-
-    def __init__(self, first: str = 'saving after this iteration or tile'):
-        self.first = first  # what the first signal does
-        self.signal = None
-        # Before the run starts there is nothing to save: a signal then ends the process.
-        self.running = False
-        threading.Thread(target=self._wait, daemon=True, name='StopOnSignal').start()
-
-    def _wait(self):
-        while True:
-            signum = signal.sigwait(STOP_SIGNALS)
-            name = signal.Signals(signum).name
-            if not self.running or self.signal is not None:
-                if not self.running:
-                    app.tell(f'{name}: stopped before the run', flush_line=True)
-                # Everything we write goes to a temporary name first: quitting now corrupts
-                # nothing, and the temporaries go too.
-                temporary.remove_all()
-                os._exit(128 + signum)
-            self.signal = signum
-            app.tell(f'{name}: {self.first} (Ctrl-C again to quit at once)', flush_line=True)
-
-    def __call__(self):
-        return self.signal is not None
 
 
 def load_masks(FLAGS, content, styles):

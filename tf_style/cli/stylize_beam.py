@@ -18,7 +18,7 @@ from absl import flags
 
 from .. import outputs
 from ..errors import TfStyleError
-from . import app
+from . import app, stopping
 from .options import config_from_flags, define_config_flags
 
 # Unknown flags go to Beam's PipelineOptions.
@@ -55,6 +55,10 @@ def main(FLAGS, beam_args=()):
     except ImportError:
         raise TfStyleError("stylize-beam needs Apache Beam: pip install 'tf_style[beam]'") from None
     pipeline_options = PipelineOptions(list(beam_args))
+    # Beam's workers (other processes, perhaps) take no stop hook: a signal quits at once. Each
+    # output is written atomically and a re-run skips it, so only the images in flight are lost.
+    stopping.current().quit_note = ('stopped: the images written are kept (run the same command '
+                                    'again to go on)')
     share_threads(pipeline_options)
     app.load_tensorflow()  # the DirectRunner's in-process workers
     from ..beam import pipeline_counts, stylize_pipeline

@@ -12,22 +12,18 @@ the clip, backward then forward. With --checkpoint_dir, finished frames and the 
 run are saved there: Ctrl-C saves, and --resume continues at the pass, frame and iteration.
 """
 
-import signal
+import dataclasses
+import os
+import shutil
+import sys
 
-from .stylize import STOP_SIGNALS, StopOnSignal  # noqa: F401  (blocks the signals first)
+from absl import flags
 
-import dataclasses  # noqa: E402
-import os  # noqa: E402
-import shutil  # noqa: E402
-import sys  # noqa: E402
-
-from absl import flags  # noqa: E402
-
-from .. import images, outputs, temporary  # noqa: E402
-from ..errors import TfStyleError  # noqa: E402
-from . import app, batch  # noqa: E402
-from ..video.stylize_video import TEMPORAL_WEIGHT  # noqa: E402  (numpy alone)
-from .options import CONFIG_FIELDS, config_from_flags, define_config_flags  # noqa: E402
+from .. import images, outputs, temporary
+from ..errors import TfStyleError
+from . import app, batch, stopping
+from ..video.stylize_video import TEMPORAL_WEIGHT  # numpy alone
+from .options import CONFIG_FIELDS, config_from_flags, define_config_flags
 
 NOT_VIDEO_OPTIONS = ('scales', 'scale_iterations', 'keep_best', 'init', 'iterations')
 
@@ -67,7 +63,7 @@ def define_flags(fv):
 
 
 def main(FLAGS):
-    stop = StopOnSignal()
+    stop = stopping.current()
     try:
         from ..video import io
     except ImportError:
@@ -112,7 +108,7 @@ def run(FLAGS, config, info, styles, init_image, work, stop):
     last_pass = later_finished[-1] if later_finished else finished
     if len(last_pass) == info.frames:
         return 0
-    stop.running = True
+    stop.begin('saving after this iteration or tile')
     every = FLAGS.print_every
 
     def checkpointer_for(index, pass_number):

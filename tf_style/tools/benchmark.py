@@ -55,18 +55,22 @@ def conv_throughput(dtype=tf.float32, size: int = 128, channels: int = 256,
 
 
 def seconds_per_iteration(content, style, extractor, size: int, precision: str,
-                          iterations: int = 5) -> float:
-    """Mean wall time of an L-BFGS iteration at `size`, after a warm-up run at that size."""
+                          iterations: int = 5, should_stop=None) -> float:
+    """Mean wall time of an L-BFGS iteration at `size`, after a warm-up run at that size;
+    NaN when `should_stop` (stylize's) ended a run early."""
     options = dict(extractor=extractor, image_size=size, init='content', seed=0,
-                   precision=precision)
+                   precision=precision, should_stop=should_stop)
+    stopped = should_stop or (lambda: False)
     stylize(content, style, iterations=2, **options)  # traces and warms up
+    if stopped():
+        return float('nan')
     times = []
 
     def record(progress):
         times.append(time.perf_counter())
 
     stylize(content, style, iterations=iterations + 1, callback=record, report_every=1, **options)
-    return float(np.mean(np.diff(times)))
+    return float('nan') if stopped() else float(np.mean(np.diff(times)))
 
 
 def seconds_per_evaluation(content, style, extractor, size: int, precision: str,
@@ -89,9 +93,9 @@ def seconds_per_evaluation(content, style, extractor, size: int, precision: str,
     return (time.perf_counter() - start) / repeats
 
 
-def loss_trajectory(content, style, extractor, **options):
+def loss_trajectory(content, style, extractor, should_stop=None, **options):
     """[(seconds since the call, final-scale loss in float32)] of every final-scale iteration of
-    a run.
+    a run, and its StylizeResult (`should_stop`: stylize's).
 
     A mixed-precision run's own losses are bfloat16 approximations (about 1% below the float32
     loss of the same image near the end), so its images are kept and their float32 losses
@@ -111,9 +115,9 @@ def loss_trajectory(content, style, extractor, **options):
                 kept.append(progress.current_image())
 
     result = stylize(content, style, extractor=extractor, callback=record, report_every=1,
-                     **options)
+                     should_stop=should_stop, **options)
     points.append((time.perf_counter() - start, result.losses['total']))
-    if mixed:
+    if mixed and not (should_stop and should_stop()):  # stopped: not worth converting
         exact = precision.exact
         inputs = scaled_inputs(config, content, [style])[-1]
         objective = build_objective(exact, inputs, config)
@@ -171,8 +175,8 @@ def peak_memory_run(argv):
 
 
 def last_rate(stdout: str) -> float:
-    """Iterations per second on stylize's last progress line (`... 0.52 it/s ...`, or
-    `... 38.2 s/it ...` below one a second)."""
+    """Iterations per second on stylize's last progress line (`... 1.92 s/it ...`; older versions
+    printed `... 0.52 it/s ...` at one a second or more)."""
     rates = re.findall(r'([0-9.]+) (it/s|s/it)', stdout)
     if not rates:
         raise ValueError(f'no progress line in stylize\'s output: {stdout[-300:]!r}')

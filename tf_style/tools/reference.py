@@ -35,7 +35,8 @@ class ReferenceRun:
     points: List[Tuple[float, float]]
     image: np.ndarray          # H x W x 3 float32, the lowest-loss image evaluated
     evaluations: int
-    stop_reason: str           # 'reached the target', 'time limit', or scipy's own message
+    # 'reached the target', 'time limit', 'stopped on request', or scipy's own message
+    stop_reason: str
 
 
 def loss_and_gradient(extractor, inputs: Inputs, config: StyleTransferConfig) -> Callable:
@@ -59,11 +60,12 @@ class _Stop(Exception):
 
 def run_reference(content, style, extractor, config: StyleTransferConfig,
                   target: Optional[float] = None, max_seconds: Optional[float] = None,
-                  max_evaluations: int = 15000) -> ReferenceRun:
+                  max_evaluations: int = 15000, should_stop=None) -> ReferenceRun:
     """Runs the reference on `content` and `style` (H x W x 3, 0..255) at the final scale of
     `config` (its image_size and loss weights; its optimizer settings are not used) with the
-    float32 `extractor`, until its loss reaches `target`, `max_seconds` have passed, or scipy
-    stops. The clock starts at the call: the objective's targets and the trace are timed."""
+    float32 `extractor`, until its loss reaches `target`, `max_seconds` have passed, scipy
+    stops, or `should_stop()` says so (asked after every evaluation). The clock starts at the
+    call: the objective's targets and the trace are timed."""
     from scipy.optimize import fmin_l_bfgs_b
     start = time.perf_counter()
     inputs = scaled_inputs(config, content, [style])[-1]
@@ -82,6 +84,8 @@ def run_reference(content, style, extractor, config: StyleTransferConfig,
             raise _Stop('reached the target')
         if max_seconds is not None and points[-1][0] > max_seconds:
             raise _Stop('time limit')
+        if should_stop is not None and should_stop():
+            raise _Stop('stopped on request')
         return loss, gradient.numpy().astype(np.float64).ravel()
 
     x0 = inputs.content.astype(np.float64).ravel()
