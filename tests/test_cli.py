@@ -233,13 +233,13 @@ def test_the_first_progress_line_comes_at_the_first_iteration(monkeypatch):
     """Called every iteration, the Reporter shows the first at once (its time, no rate: it also
     compiled), then every --print_every with the rate since the last line shown."""
     import types
-    from tf_style.cli import app, stylize
+    from tf_style.cli import app, progress
     said = []
     monkeypatch.setattr(app, 'say', lambda text, end='\n': said.append(text + end))
     for quiet in (False, True):
         said.clear()
         flags = types.SimpleNamespace(quiet=quiet, print_every=5, save_every=0, logdir=None)
-        reporter = stylize.Reporter(flags, plan=None)
+        reporter = progress.Reporter(flags, plan=None)
         reporter.tty = False
         for k in range(1, 13):
             reporter(_progress(k, elapsed=9.5 + 0.5 * k))
@@ -258,21 +258,21 @@ def test_tile_stages_are_shown_between_progress_lines(monkeypatch):
     """Without a terminal, a tiled pass's stage is a line only after a quiet minute; on a
     terminal it redraws the bar's line, which is ended before the last line."""
     import types
-    from tf_style.cli import app, stylize
+    from tf_style.cli import app, progress
     from tf_style.transfer import Progress, Stage
     said, clock = [], [0.0]
     monkeypatch.setattr(app, 'say', lambda text, end='\n': said.append(text + end))
     flags = types.SimpleNamespace(quiet=False, print_every=10, save_every=0, logdir=None)
     stage = Stage(iteration=3, iterations=5, scale=1, size=(3072, 4096), what='gradient',
                   tile=2, tiles=6)
-    progress = Progress(iteration=3, iterations=5, scale=1, size=(3072, 4096),
+    report = Progress(iteration=3, iterations=5, scale=1, size=(3072, 4096),
                         losses={'total': 1.0}, elapsed=1.0, iterations_per_second=0.01,
                         eta_seconds=200.0)
     for tty in (False, True):
         said.clear()
-        reporter = stylize.Reporter(flags, plan=None, now=lambda: clock[0])
+        reporter = progress.Reporter(flags, plan=None, now=lambda: clock[0])
         reporter.tty = tty
-        reporter.progress(progress)
+        reporter.progress(report)
         reporter.stage(stage)
         clock[0] += 61
         reporter.stage(stage)

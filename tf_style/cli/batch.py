@@ -4,14 +4,13 @@ keeps what is written, and a re-run skips the results that exist."""
 
 import concurrent.futures
 import contextlib
-import glob
 import os
 import sys
 import threading
 import time
 
-from .. import images, outputs
-from ..config import INITS, check_inputs
+from .. import files, images, outputs
+from ..config import check_inputs
 from ..errors import TfStyleError
 from . import app
 from .options import config_from_flags
@@ -19,34 +18,6 @@ from .options import config_from_flags
 # Flags of a single run that a batch does not take.
 SINGLE_RUN_FLAGS = ('checkpoint_dir', 'resume', 'save_every', 'labels', 'content_masks',
                     'style_masks', 'logdir', 'calibration_dir')
-
-
-def init_setting(value: str):
-    """--init as (the init option, the start image's file or None): a value that is not one of
-    the modes is an image file."""
-    if value in INITS and value != 'image':
-        return value, None
-    if not os.path.exists(value):
-        modes = ', '.join(i for i in INITS if i != 'image')
-        raise TfStyleError(f'--init={value}: not one of {modes}, and no such image file')
-    return 'image', value
-
-
-def expand(contents):
-    """--content values as files: a directory gives its image files, a glob its matches."""
-    files = []
-    for value in contents:
-        if os.path.isdir(value):
-            found = sorted(os.path.join(value, n) for n in os.listdir(value)
-                           if n.lower().endswith(images.IMAGE_EXTENSIONS))
-        elif glob.has_magic(value):
-            found = sorted(glob.glob(value))
-        else:
-            found = [value]
-        if not found:
-            raise TfStyleError(f'--content={value}: no image files there')
-        files += found
-    return files
 
 
 def make_directories(path: str) -> list:
@@ -92,7 +63,7 @@ def run(FLAGS, contents, stop):
     if not FLAGS.output_dir:
         raise TfStyleError('several --content images need --output_dir')
     outputs.check_writable(FLAGS.output_dir, what='output_dir', kind='dir')
-    init, init_file = init_setting(FLAGS.init)
+    init, init_file = files.init_setting(FLAGS.init)
     config = config_from_flags(FLAGS, init=init)
     styles = [images.load_image(path) for path in FLAGS.style]
     init_image = images.load_image(init_file) if init_file else None

@@ -10,10 +10,9 @@ label image. Every panel is one library call with the flags' settings plus the p
 import numpy as np
 from absl import flags
 
-from .. import images
+from .. import images, outputs
 from ..tools import sheets
 from . import _examples, app, stopping
-from .stylize import check_output
 
 
 def define_flags(fv):
@@ -28,7 +27,7 @@ def define_flags(fv):
 
 
 def main(FLAGS):
-    check_output(FLAGS.output, FLAGS.overwrite)
+    outputs.plan_outputs(FLAGS.output, overwrite=FLAGS.overwrite)
     content, starry, scream = (_examples.load(FLAGS, name) for name in
                                ('tubingen', 'starry_night', 'the_scream'))
     left = np.zeros(content.shape[:2], np.float32)

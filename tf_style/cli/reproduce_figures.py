@@ -14,12 +14,11 @@ import time
 
 from absl import flags
 
-from .. import images
+from .. import images, outputs
 from ..config import StyleTransferConfig
 from ..errors import TfStyleError
 from ..tools import figures, sheets
 from . import _examples, app, stopping
-from .stylize import check_output
 
 
 def define_flags(fv):
@@ -53,7 +52,7 @@ def main(FLAGS):
         raise TfStyleError(f'cannot create --output_dir {FLAGS.output_dir!r}: {e.strerror}')
     names = {f: os.path.join(FLAGS.output_dir, figures.FILE_NAMES[f]) for f in FLAGS.figures}
     for name in names.values():
-        check_output(name + '.png', FLAGS.overwrite)
+        outputs.plan_outputs(name + '.png', overwrite=FLAGS.overwrite)
         if os.path.exists(name + '.sh') and not FLAGS.overwrite:
             raise TfStyleError(f'{name + ".sh"!r} exists: pass --overwrite to replace it')
     settings = dict(image_size=FLAGS.image_size, iterations=FLAGS.iterations, init='noise',

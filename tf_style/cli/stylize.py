@@ -11,20 +11,16 @@ style on conv1_1 ... conv5_1, alpha/beta = 1e-3, white-noise start.
 
 import dataclasses
 import json
-import math
 import os
 import sys
-import time
 
 from absl import flags
 
-from .. import images, masks, outputs
-from ..config import INITS, INPUTS, NETWORK, PROGRESS, SPEED, START, check_inputs
+from .. import files, images, memory, plan
+from ..config import INPUTS, NETWORK, PROGRESS, SPEED, START, check_inputs
 from ..errors import TfStyleError
-from . import app, batch, stopping
+from . import app, batch, progress, stopping
 from .options import config_from_flags, define_config_flags, topic
-
-INIT_MODES = [i for i in INITS if i != 'image']
 # Options of the library that the command sets from other flags.
 NOT_FLAGS = ('init',)
 
@@ -54,7 +50,7 @@ def define_flags(fv):
                             '--content_masks: its colours, darkest first, are the regions of '
                             '--style 1, 2, ...; further colours keep the content.', flag_values=fv)
     with topic(fv, START):
-        flags.DEFINE_string('init', 'noise', 'Start image: ' + ', '.join(INIT_MODES) +
+        flags.DEFINE_string('init', 'noise', 'Start image: ' + ', '.join(files.INIT_MODES) +
                             ' (see the init option), or an image FILE.', flag_values=fv)
     define_config_flags(fv, [n for n in _config_names() if n not in NOT_FLAGS])
     with topic(fv, NETWORK):
@@ -98,39 +94,60 @@ def _config_names():
 
 
 def main(FLAGS):
-    contents = batch.expand(FLAGS.content)
+    contents = files.expand(FLAGS.content)
     if len(contents) > 1 or FLAGS.output_dir or contents != FLAGS.content:
         return batch.run(FLAGS, contents, stopping.current())
-    FLAGS.content = contents[0]
-    stop = stopping.current()
-    init, init_file = batch.init_setting(FLAGS.init)
+    init, init_file = files.init_setting(FLAGS.init)
     config = config_from_flags(FLAGS, init=init)
-    if FLAGS.resume and not FLAGS.checkpoint_dir:
-        raise TfStyleError('--resume needs --checkpoint_dir')
-    preflight(FLAGS, config)
-    content = images.load_image(FLAGS.content)
-    plan = plan_outputs(FLAGS, config, content, init_file)
-    styles = [images.load_image(path) for path in FLAGS.style]
-    content_masks, style_masks = load_masks(FLAGS, content, styles)
-    init_image = images.load_image(init_file) if init_file else None
-    if FLAGS.extractor and FLAGS.normalize_weights:
-        raise TfStyleError('--normalize_weights builds VGG19 from --weights; an --extractor is '
-                           'used as exported (export one built from normalized weights: '
-                           'convert-weights --normalize)')
-    if FLAGS.calibration_dir and not FLAGS.normalize_weights:
-        raise TfStyleError('--calibration_dir is for --normalize_weights, which is off')
-    calibration = images.load_directory(FLAGS.calibration_dir) if FLAGS.calibration_dir else None
-    check_inputs(config, styles, content_masks, style_masks, init_image, calibration)
-    if FLAGS.check_memory:
-        check_memory(config, content, styles)
-    reporter = Reporter(FLAGS, plan)
+    _check_flags(FLAGS, config)
+    files.check_sources(config.weights, FLAGS.extractor, FLAGS.logdir)
+    inputs = files.read_inputs(
+        contents[0], FLAGS.style, content_masks=FLAGS.content_masks, labels=FLAGS.labels,
+        style_masks=FLAGS.style_masks, init_file=init_file, calibration_dir=FLAGS.calibration_dir)
+    run = _plan(FLAGS, config, inputs, [contents[0], init_file])
+    reporter = progress.Reporter(FLAGS, run.writes)
 
     # Seconds to load before the first iteration, and that first iteration (targets, tracing)
     # slower than the others: say so at once.
     app.say('loading TensorFlow and VGG19 ...')
     app.load_tensorflow()  # only now that the inputs are known to be good
-    if FLAGS.check_memory and gpu_present():
-        check_memory(config, content, styles)  # again, against the GPU's memory
+    if FLAGS.check_memory and memory.gpu_available_bytes() is not None:
+        plan.check_memory(run)  # again, against the GPU's memory
+    result = _stylize(FLAGS, config, inputs, run, reporter)
+    _write(FLAGS, result)
+
+
+def _check_flags(FLAGS, config):
+    if FLAGS.resume and not FLAGS.checkpoint_dir:
+        raise TfStyleError('--resume needs --checkpoint_dir')
+    if FLAGS.extractor and config.normalize_weights:
+        raise TfStyleError('--normalize_weights builds VGG19 from --weights; an --extractor is '
+                           'used as exported (export one built from normalized weights: '
+                           'convert-weights --normalize)')
+    if FLAGS.calibration_dir and not config.normalize_weights:
+        raise TfStyleError('--calibration_dir is for --normalize_weights, which is off')
+
+
+def _plan(FLAGS, config, inputs, paths):
+    """The library's plan of the run, refused here if it cannot fit or write what it must."""
+    check_inputs(config, inputs.styles, inputs.content_masks, inputs.style_masks,
+                 inputs.init_image, inputs.calibration_images)
+    run = plan.plan(config, inputs.content.shape[:2], [s.shape[:2] for s in inputs.styles])
+    if FLAGS.check_memory:
+        plan.check_memory(run)
+    read = [*paths, *FLAGS.style, *(FLAGS.content_masks or []), FLAGS.labels,
+            *(FLAGS.style_masks or []), FLAGS.weights, FLAGS.calibration_dir]
+    run = plan.check_outputs(
+        run, FLAGS.output, inputs=[p for p in read if p and os.path.exists(p)],
+        overwrite=FLAGS.overwrite, save_pattern=FLAGS.save_pattern, save_every=FLAGS.save_every,
+        checkpoint_dir=FLAGS.checkpoint_dir, resume=FLAGS.resume, logdir=FLAGS.logdir)
+    if run.upscaled:  # once it fits: a refusal is one line
+        h, w = inputs.content.shape[:2]
+        app.note(f'the content image is {w}x{h}; upscaling it to {run.size[1]}x{run.size[0]}')
+    return run
+
+
+def _stylize(FLAGS, config, inputs, run, reporter):
     from ..transfer import stylize
     extractor = None  # --normalize_weights: stylize builds it, normalized on the inputs
     if FLAGS.extractor:
@@ -144,212 +161,29 @@ def main(FLAGS):
         from ..checkpoint import Checkpointer
         checkpointer = Checkpointer(FLAGS.checkpoint_dir, FLAGS.checkpoint_every, FLAGS.resume)
     reporter.open()
+    stop = stopping.current()
     stop.begin('saving after this iteration or tile')
-    # Every iteration, for a first progress line at the first (the Reporter shows the others
-    # every --print_every).
-    every = [n for n in (FLAGS.print_every, FLAGS.save_every) if n > 0]
-    if FLAGS.print_every and not FLAGS.quiet:
-        every.append(1)
     app.say('compiling and running the first iteration ...')
-    result = stylize(content, styles, config=config, extractor=extractor, callback=reporter,
-                     on_stage=reporter.stage,
-                     report_every=math.gcd(*every) if every else 0, should_stop=stop,
-                     checkpointer=checkpointer, content_masks=content_masks,
-                     style_masks=style_masks, init_image=init_image,
-                     calibration_images=calibration)
+    result = stylize(inputs.content, inputs.styles, config=config, extractor=extractor,
+                     callback=reporter, on_stage=reporter.stage,
+                     report_every=reporter.report_every(), should_stop=stop,
+                     checkpointer=checkpointer, content_masks=inputs.content_masks,
+                     style_masks=inputs.style_masks, init_image=inputs.init_image,
+                     calibration_images=inputs.calibration_images, plan=run)
     reporter.done()
+    return result
 
+
+def _write(FLAGS, result):
     settings = dict(dataclasses.asdict(result.config), seed=result.seed)
     images.save_image(FLAGS.output, result.image, metadata={
         'Software': 'tf_style', 'tf_style.settings': json.dumps(settings)})
     h, w = result.image.shape[:2]
     if not result.completed:
-        where = f'; checkpoint in {FLAGS.checkpoint_dir} (--resume)' if checkpointer else ''
+        where = f'; checkpoint in {FLAGS.checkpoint_dir} (--resume)' if FLAGS.checkpoint_dir else ''
         app.tell(f'{result.stop_reason} at iteration {result.iterations}: wrote the latest '
                  f'image to {FLAGS.output}{where}')
-        sys.exit(128 + stop.signal if stop.signal else 3)
+        signal = stopping.current().signal
+        sys.exit(128 + signal if signal else 3)
     app.say(f'wrote {FLAGS.output} ({w}x{h}) in {app.format_total(result.seconds)}, '
             f'seed {result.seed}, loss {result.losses["total"]:.4g}')
-
-
-def check_output(path, overwrite, inputs=()):
-    """Fails before any work if image `path` cannot be written, is an input, or exists unasked."""
-    outputs.plan_outputs(path, inputs=[p for p in inputs if p], overwrite=overwrite)
-
-
-def preflight(FLAGS, config):
-    """Weights, an extractor and TensorBoard, checked without TensorFlow."""
-    from .. import preflight as checks
-    if FLAGS.extractor:
-        checks.check_saved_model(FLAGS.extractor)
-    elif config.weights not in ('imagenet', 'random'):
-        checks.check_weights(config.weights)
-    checks.check_tensorboard(FLAGS.logdir)
-
-
-def plan_outputs(FLAGS, config, content, init_file):
-    """Every path the run writes (output, snapshots, checkpoints, logdir), checked now."""
-    from .. import checkpoint
-    inputs = [FLAGS.content, *FLAGS.style, *(FLAGS.content_masks or []), FLAGS.labels,
-              *(FLAGS.style_masks or []), init_file, FLAGS.weights, FLAGS.calibration_dir]
-    height, width = output_size(content, config.image_size)
-    total = sum(n for _, n in config.schedule())
-    return outputs.plan_outputs(
-        FLAGS.output, inputs=[p for p in inputs if p and os.path.exists(p)],
-        size=(height, width), overwrite=FLAGS.overwrite or FLAGS.resume,
-        save_pattern=FLAGS.save_pattern if FLAGS.save_every else None,
-        snapshot_iterations=outputs.snapshot_iterations(total, FLAGS.save_every),
-        checkpoint_dir=FLAGS.checkpoint_dir, resume=FLAGS.resume,
-        checkpoint_bytes=checkpoint.state_bytes(height, width, config.optimizer,
-                                                config.lbfgs_history),
-        logdir=FLAGS.logdir)
-
-
-def output_size(image, long_side):
-    h, w = image.shape[:2]
-    scale = long_side / max(h, w)
-    return max(1, round(h * scale)), max(1, round(w * scale))
-
-
-def gpu_present() -> bool:
-    from .. import memory
-    return memory.gpu_available_bytes() is not None
-
-
-def check_memory(config, content, styles):
-    """Refuses, before any work, a run that cannot fit in memory: the optimisation at the final
-    size (tiled when it must be, unless --tile_size=0), and each style image at its size."""
-    from .. import memory
-    height, width = output_size(content, config.image_size)
-    sides = [max(1, round(max(height, width) * k)) for k in config.style_scales(len(styles))]
-    memory.check_fits(height, width, config, [output_size(s, n) for s, n in zip(styles, sides)])
-    if max(content.shape[:2]) < config.image_size / 4:  # once it fits: a refusal is one line
-        app.note(f'the content image is {content.shape[1]}x{content.shape[0]}; upscaling it to '
-                 f'{width}x{height}')
-
-
-class Reporter:
-    """Progress on stdout: a bar redrawn in place on a terminal, plain lines otherwise; snapshots
-    and TensorBoard summaries. Tiled scales also show their passes over the tiles (`stage`)."""
-
-    # Without a terminal, a stage line only after this many seconds without a line.
-    STAGE_SECONDS = 60
-
-    def __init__(self, FLAGS, plan, now=time.monotonic):
-        self.flags = FLAGS
-        self.plan = plan
-        self.tty = sys.stdout.isatty()
-        self.writer = None
-        self.now = now
-        self.last_line = now()
-        self.unfinished_line = False  # on a terminal: a line being redrawn in place
-        self.rate = ''  # the last progress line's rate and ETA
-        self.shown = None  # (iteration, elapsed seconds) of the last progress line
-
-    def open(self):
-        if self.flags.logdir:
-            import tensorflow as tf
-            self.writer = tf.summary.create_file_writer(self.flags.logdir)
-
-    def __call__(self, p):
-        FLAGS = self.flags
-        due = FLAGS.print_every and (p.iteration % FLAGS.print_every == 0 or
-                                     p.iteration == p.iterations)
-        if FLAGS.print_every and self.shown is None and p.iteration < p.iterations:
-            # A line at once, at the first iteration. That iteration also computed the targets
-            # and compiled the step: no rate or ETA from it.
-            if due:
-                self.log(p)
-            self.show(p, f'first iteration {p.elapsed:.1f}s (compiling included)')
-        elif due:
-            self.progress(p)
-        if FLAGS.save_every and p.iteration % FLAGS.save_every == 0:
-            image = p.current_image()
-            images.save_image(self.plan.snapshot_path(p.iteration), image)
-            if self.writer:
-                import tensorflow as tf
-                with self.writer.as_default():
-                    tf.summary.image('image', image[None] / 255.0, step=p.iteration)
-
-    def progress(self, p):
-        """A progress line, its rate since the last one, and TensorBoard's scalars."""
-        self.log(p)
-        iterations_per_second = p.iterations_per_second  # since the library's last report
-        if self.shown is not None and p.iteration > self.shown[0]:
-            iterations_per_second = (p.iteration - self.shown[0]) / max(
-                p.elapsed - self.shown[1], 1e-9)
-        self.rate = app.progress_rate(p, iterations_per_second)
-        self.show(p, self.rate)
-
-    def log(self, p):
-        if self.writer:
-            import tensorflow as tf
-            with self.writer.as_default():
-                for name, value in p.losses.items():
-                    tf.summary.scalar(f'loss/{name}', value, step=p.iteration)
-            self.writer.flush()
-
-    def show(self, p, rate: str):
-        self.shown = (p.iteration, p.elapsed)
-        if self.flags.quiet:
-            return
-        text = app.progress_text(p, rate)
-        if self.tty:
-            app.say(f'\r{_bar(p.iteration, p.iterations)}  {text}\x1b[K',
-                    end='' if p.iteration < p.iterations else '\n')
-            self.unfinished_line = p.iteration < p.iterations
-        else:
-            app.say(f'iter {p.iteration}/{p.iterations}  {text}')
-        self.last_line = self.now()
-
-    def stage(self, s):
-        """A tiled scale's pass over its tiles (transfer.Stage), between progress lines."""
-        if self.flags.quiet or not self.flags.print_every:
-            return
-        text = f'{s.size[1]}x{s.size[0]}  {s.what}: {s.tile}/{s.tiles} tiles'
-        if self.tty:
-            app.say(f'\r{_bar(s.iteration, s.iterations)}  {text}  {self.rate}\x1b[K', end='')
-            self.unfinished_line = True
-        elif self.now() - self.last_line >= self.STAGE_SECONDS:
-            app.say(f'iter {s.iteration}/{s.iterations}  {text}')
-            self.last_line = self.now()
-
-    def done(self):
-        if self.unfinished_line and not self.flags.quiet:
-            app.say('')
-        if self.writer:
-            self.writer.close()
-
-
-def _bar(done: int, total: int) -> str:
-    filled = round(20 * done / total)
-    return f'[{"#" * filled}{"." * (20 - filled)}] {done}/{total}'
-
-
-def load_masks(FLAGS, content, styles):
-    """(content masks, style masks) from --content_masks/--labels and --style_masks."""
-    if FLAGS.labels and FLAGS.content_masks:
-        raise TfStyleError('give --content_masks or --labels, not both')
-    content_masks = style_masks = None
-    if FLAGS.labels:
-        labels = images.load_image(FLAGS.labels)
-        _check_aspect(FLAGS.labels, labels, FLAGS.content, content)
-        content_masks = masks.masks_from_labels(labels, len(FLAGS.style))
-    elif FLAGS.content_masks:
-        content_masks = [masks.load_mask(path) for path in FLAGS.content_masks]
-        for path, mask in zip(FLAGS.content_masks, content_masks):
-            _check_aspect(path, mask, FLAGS.content, content)
-    if FLAGS.style_masks:
-        style_masks = [masks.load_mask(path) for path in FLAGS.style_masks]
-        for path, mask, style_path, style in zip(FLAGS.style_masks, style_masks, FLAGS.style,
-                                                 styles):
-            _check_aspect(path, mask, style_path, style)
-    return content_masks, style_masks
-
-
-def _check_aspect(mask_path, mask, image_path, image):
-    """Masks are resized to their image; refuse one drawn for another picture."""
-    (mh, mw), (h, w) = mask.shape[:2], image.shape[:2]
-    if abs(mh * w - h * mw) > 0.01 * h * mw:
-        raise TfStyleError(f'mask {mask_path!r} is {mw}x{mh} but {image_path!r} is {w}x{h}: a '
-                           'mask needs its image\'s aspect ratio')
