@@ -10,7 +10,7 @@ import dataclasses
 from typing import Optional, Sequence, Tuple
 
 from . import memory, outputs, vgg_layers
-from .config import StyleTransferConfig
+from .config import StyleTransferConfig, check_inputs
 from .errors import ConfigError
 
 Size = Tuple[int, int]  # (height, width)
@@ -82,6 +82,16 @@ def plan(config: StyleTransferConfig, content: Size, styles: Sequence[Size],
     return Plan(config, tuple(scales), need,
                 state_bytes(*final.size, config.optimizer, config.lbfgs_history),
                 upscaled=max(content) < config.image_size / 4)
+
+
+def for_inputs(config: StyleTransferConfig, inputs,
+               available: Optional[memory.Memory] = None) -> Plan:
+    """`plan` for a run of `inputs` (inputs.RunInputs), after checking that they go together
+    with `config` (config.check_inputs: one mask per style, and such)."""
+    check_inputs(config, inputs.styles, inputs.content_masks, inputs.style_masks,
+                 inputs.init_image, inputs.calibration_images)
+    return plan(config, inputs.content.shape[:2], [s.shape[:2] for s in inputs.styles],
+                available)
 
 
 def scale_sizes(config: StyleTransferConfig, content: Size,

@@ -19,7 +19,7 @@ from absl import logging
 
 from . import colour, evaluators, images, memory, tiling
 from . import plan as plan_
-from .config import StyleTransferConfig, check_inputs
+from .config import StyleTransferConfig
 from .errors import ConfigError
 from .inputs import Inputs, RunInputs, calibration_set, initial_image
 from .objective import build_objective, evaluate, floats
@@ -171,9 +171,9 @@ class _Run:
 
 
 def _prepare(config, inputs: RunInputs, extractor, checkpointer, plan) -> _Run:
-    """Settings, inputs, plan and network, every check made before any optimisation."""
-    check_inputs(config, inputs.styles, inputs.content_masks, inputs.style_masks,
-                 inputs.init_image, inputs.calibration_images)
+    """Settings, inputs, plan and network, every check made before any optimisation (a plan
+    given was made by plan.for_inputs, which checked the inputs)."""
+    plan = plan or plan_.for_inputs(config, inputs)
     resumed = None
     if checkpointer is not None:
         from .checkpoint import fingerprint
@@ -186,8 +186,6 @@ def _prepare(config, inputs: RunInputs, extractor, checkpointer, plan) -> _Run:
         config.seed if config.seed is not None else random.SystemRandom().randrange(2 ** 31))
     logging.info('stylize: seed %d', seed)
     scaled = inputs.scaled(config)
-    plan = plan or plan_.plan(config, inputs.content.shape[:2],
-                              [s.shape[:2] for s in inputs.styles])
     _log_tiles(plan)
     extractor = _extractor(extractor, config, scaled[-1], inputs.calibration_images)
     precision = Precision(extractor, config.precision)

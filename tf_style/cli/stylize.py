@@ -17,7 +17,7 @@ import sys
 from absl import flags
 
 from .. import files, images, memory, plan
-from ..config import INPUTS, NETWORK, PROGRESS, SPEED, START, check_inputs
+from ..config import INPUTS, NETWORK, PROGRESS, SPEED, START
 from ..errors import TfStyleError
 from . import app, batch, progress, stopping
 from .options import config_from_flags, define_config_flags, topic
@@ -130,9 +130,7 @@ def _check_flags(FLAGS, config):
 
 def _plan(FLAGS, config, inputs, paths):
     """The library's plan of the run, refused here if it cannot fit or write what it must."""
-    check_inputs(config, inputs.styles, inputs.content_masks, inputs.style_masks,
-                 inputs.init_image, inputs.calibration_images)
-    run = plan.plan(config, inputs.content.shape[:2], [s.shape[:2] for s in inputs.styles])
+    run = plan.for_inputs(config, inputs)
     if FLAGS.check_memory:
         plan.check_memory(run)
     read = [*paths, *FLAGS.style, *(FLAGS.content_masks or []), FLAGS.labels,
