@@ -52,7 +52,7 @@ def test_a_batch_is_refused_without_an_output_dir_or_with_single_run_flags(tmp_p
 
 
 def test_jobs_one_per_core_as_many_as_fit_and_one_on_a_gpu():
-    from tf_style.cli.batch import plan_jobs
+    from tf_style.plan import plan_jobs
     from tf_style.errors import TfStyleError
     GiB = 2 ** 30
     assert plan_jobs(0, images=8, cores=2, gpu=False, available=20 * GiB, per_image=GiB) == 2

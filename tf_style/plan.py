@@ -7,11 +7,14 @@ here: the long side (`sized`), the coarse-to-fine scales, the style images' side
 """
 
 import dataclasses
+import os
 from typing import Optional, Sequence, Tuple
+
+from absl import logging
 
 from . import memory, outputs, vgg_layers
 from .config import StyleTransferConfig, check_inputs
-from .errors import ConfigError
+from .errors import ConfigError, TfStyleError
 
 Size = Tuple[int, int]  # (height, width)
 
@@ -125,12 +128,16 @@ def _tile(config: StyleTransferConfig, size: Size, available: memory.Memory):
     chooses it. When nothing fits (`check_memory` refuses such a plan; a library call goes on),
     the least demanding tiles."""
     tile = memory.plan_tile(*size, config, available)
-    if tile is not None:
-        return tile, True
-    tile = memory.plan_tile(*size, config, memory.Memory(float('inf')))
-    if config.tile_size is None and max(size) > memory.SMALLEST_TILE:
-        tile = memory.SMALLEST_TILE
-    return tile, False
+    fits = tile is not None
+    if not fits:
+        tile = memory.plan_tile(*size, config, memory.Memory(float('inf')))
+        if config.tile_size is None and max(size) > memory.SMALLEST_TILE:
+            tile = memory.SMALLEST_TILE
+        logging.warning('stylize: %dx%d px may not fit in the memory available, with '
+                        'tile_size=%d', size[1], size[0], tile)
+    if tile:
+        logging.info('stylize: %dx%d px in tiles of %d px', size[1], size[0], tile)
+    return tile, fits
 
 
 def check_memory(run: Plan) -> None:
@@ -154,3 +161,30 @@ def check_outputs(run: Plan, output: Optional[str] = None, *, inputs=(), overwri
         logdir=logdir)
     return dataclasses.replace(run, writes=writes)
 
+
+def plan_jobs(requested: int, images: int, cores: int, gpu: bool, available: float,
+              per_image: float) -> int:
+    """How many images a batch stylizes at once: `requested`, or when 0 as many as there are
+    cores (each image then computes on its own share of them: one image's operations do not
+    keep several cores busy, several images' do), that fit the `available` bytes at
+    `per_image` each and that there are images; one on a GPU, which runs one step at a time."""
+    fitting = max(1.0, available / per_image)  # inf with check_memory=false
+    if requested:
+        if requested > fitting:
+            raise TfStyleError(f'jobs={requested} needs about {requested * per_image / 2**30:.1f}'
+                               f' GiB of memory at this image_size, '
+                               f'{available / 2**30:.1f} GiB available: use jobs={int(fitting)} or '
+                               'less', option='jobs', see=('check_memory',))
+        return requested
+    return 1 if gpu else int(max(1, min(cores, fitting, images)))
+
+
+def jobs(config: StyleTransferConfig, requested: int, images: int,
+         check_memory: bool = True) -> int:
+    """`plan_jobs` on this machine, for a batch of `images` at config.image_size (square: the
+    largest an image of the batch can be)."""
+    one = memory.estimate_bytes(config.image_size, config.image_size, config) - memory.BASE_BYTES
+    available = (memory.available_bytes() - memory.BASE_BYTES if check_memory
+                 else float('inf'))
+    return plan_jobs(requested, images, os.cpu_count() or 1,
+                     memory.gpu_available_bytes() is not None, available, one)

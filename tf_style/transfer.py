@@ -186,22 +186,11 @@ def _prepare(config, inputs: RunInputs, extractor, checkpointer, plan) -> _Run:
         config.seed if config.seed is not None else random.SystemRandom().randrange(2 ** 31))
     logging.info('stylize: seed %d', seed)
     scaled = inputs.scaled(config)
-    _log_tiles(plan)
     extractor = _extractor(extractor, config, scaled[-1], inputs.calibration_images)
     precision = Precision(extractor, config.precision)
     logging.info('stylize: precision %s', precision.name)
     return _Run(config.replace(precision=precision.name), plan, inputs, scaled, precision, seed,
                 checkpointer, resumed, done=resumed['done'] if resumed else 0)
-
-
-def _log_tiles(plan):
-    for scale in plan.scales:
-        height, width = scale.size
-        if not scale.fits:
-            logging.warning('stylize: %dx%d px may not fit in the memory available, with '
-                            'tile_size=%d', width, height, scale.tile)
-        if scale.tile:
-            logging.info('stylize: %dx%d px in tiles of %d px', width, height, scale.tile)
 
 
 def _extractor(extractor, config, final_inputs, calibration_images):

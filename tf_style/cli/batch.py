@@ -9,7 +9,7 @@ import sys
 import threading
 import time
 
-from .. import files, images, outputs
+from .. import files, images, outputs, plan
 from ..config import check_inputs
 from ..errors import TfStyleError
 from . import app
@@ -37,23 +37,6 @@ def make_directories(path: str) -> list:
 
 def output_path(output_dir: str, content: str) -> str:
     return os.path.join(output_dir, os.path.splitext(os.path.basename(content))[0] + '.png')
-
-
-def plan_jobs(requested: int, images: int, cores: int, gpu: bool, available: float,
-              per_image: float) -> int:
-    """How many images a batch stylizes at once: `requested`, or when 0 as many as there are
-    cores (each image then computes on its own share of them: one image's operations do not
-    keep several cores busy, several images' do), that fit the `available` bytes at
-    `per_image` each and that there are images; one on a GPU, which runs one step at a time."""
-    fitting = max(1.0, available / per_image)  # inf with check_memory=false
-    if requested:
-        if requested > fitting:
-            raise TfStyleError(f'jobs={requested} needs about {requested * per_image / 2**30:.1f}'
-                               f' GiB of memory at this image_size, '
-                               f'{available / 2**30:.1f} GiB available: use jobs={int(fitting)} or '
-                               'less', option='jobs', see=('check_memory',))
-        return requested
-    return 1 if gpu else int(max(1, min(cores, fitting, images)))
 
 
 def run(FLAGS, contents, stop):
@@ -116,17 +99,11 @@ def run(FLAGS, contents, stop):
 
 
 def _jobs(FLAGS, config, images_todo: int) -> int:
-    """--jobs as plan_jobs decides it, with TensorFlow's threads shared out among the jobs."""
-    from .. import memory
-    cores = os.cpu_count() or 1
-    one = memory.estimate_bytes(config.image_size, config.image_size, config) - memory.BASE_BYTES
-    available = (memory.available_bytes() - memory.BASE_BYTES if FLAGS.check_memory
-                 else float('inf'))
-    jobs = plan_jobs(FLAGS.jobs, images_todo, cores, memory.gpu_available_bytes() is not None,
-                     available, one)
+    """--jobs as plan.jobs decides it, with TensorFlow's threads shared out among the jobs."""
+    jobs = plan.jobs(config, FLAGS.jobs, images_todo, FLAGS.check_memory)
     if jobs > 1:
         import tensorflow as tf
-        tf.config.threading.set_intra_op_parallelism_threads(max(1, cores // jobs))
+        tf.config.threading.set_intra_op_parallelism_threads(max(1, (os.cpu_count() or 1) // jobs))
         app.say(f'{images_todo} image(s), {jobs} at a time')
     return jobs
 
