@@ -204,13 +204,7 @@ def test_stylize_handler_refuses_inference_args_that_change_the_network():
 @pytest.mark.slow
 def test_the_stylize_beam_command(tmp_path):
     from conftest import EXAMPLES, run_bin
-    from PIL import Image
-    photos = tmp_path / 'in'
-    photos.mkdir()
-    for i in range(2):
-        Image.fromarray(np.random.default_rng(i).integers(0, 255, (40, 32, 3), np.uint8)).save(
-            photos / f'p{i}.png')
-    (photos / 'bad.png').write_bytes(b'junk')
+    photos = _photos(tmp_path / 'in', bad=True)
     out = tmp_path / 'out'
     r = run_bin('stylize_beam', f'--input_pattern={photos}/*.png', f'--output_dir={out}',
                 f'--style={os.path.join(EXAMPLES, "starry_night.jpg")}', '--weights=random',
@@ -219,6 +213,80 @@ def test_the_stylize_beam_command(tmp_path):
     assert sorted(os.listdir(out)) == ['errors.jsonl', 'p0.png', 'p1.png']
     assert r.stdout.startswith('wrote 2 image(s)') and '1 failed' in r.stdout
     assert 'bad.png' in r.stderr.splitlines()[-1]
+
+
+def _photos(folder, count=2, bad=False):
+    from PIL import Image
+    folder.mkdir()
+    for i in range(count):
+        Image.fromarray(np.random.default_rng(i).integers(0, 255, (40, 32, 3), np.uint8)).save(
+            folder / f'p{i}.png')
+    if bad:
+        (folder / 'bad.png').write_bytes(b'junk')
+    return folder
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('mode, bad', [([], False),
+                                       (['--direct_num_workers=2',
+                                         '--direct_running_mode=multi_processing'], True)])
+def test_the_stylize_beam_command_is_quiet(tmp_path, mode, bad):
+    """No Beam notices, worker start-up lines or TensorFlow C++ lines: a healthy run writes
+    nothing on stderr (but the random weights' warning), a run with a bad input one line."""
+    from conftest import EXAMPLES, run_bin
+    photos = _photos(tmp_path / 'in', bad=bad)
+    out = tmp_path / 'out'
+    r = run_bin('stylize_beam', f'--input_pattern={photos}/*.png', f'--output_dir={out}',
+                f'--style={os.path.join(EXAMPLES, "starry_night.jpg")}', '--weights=random',
+                '--image_size=32', '--iterations=1', *mode)
+    assert r.returncode == (1 if bad else 0), r.stderr
+    lines = [line for line in r.stderr.splitlines() if 'RANDOM VGG19 WEIGHTS' not in line]
+    if bad:
+        assert lines == [f'stylize_beam: 1 failed: {photos}/bad.png (ImageError: cannot read '
+                         f"image '{photos}/bad.png': not an image file Pillow can read)"], r.stderr
+    else:
+        assert lines == [], r.stderr
+    assert len(r.stderr.splitlines()) <= 2, r.stderr
+    assert r.stdout.splitlines()[-1].startswith('wrote 2 image(s)'), r.stdout
+    assert sorted(p.name for p in out.glob('*.png')) == ['p0.png', 'p1.png']
+
+
+def test_the_command_starts_from_the_content_in_the_styles_colours(tmp_path, monkeypatch):
+    """What a newcomer gets without flags: the fastest start (a recognisable picture in few
+    iterations), and --init=noise when asked for."""
+    from absl import flags
+    import tf_style.beam
+    from conftest import EXAMPLES
+    from tf_style.cli import app, stopping, stylize_beam
+    used = []
+    monkeypatch.setattr(tf_style.beam, 'stylize_pipeline',
+                        lambda options, pattern, style, output_dir, **kw: used.append(kw))
+    monkeypatch.setattr(tf_style.beam, 'pipeline_counts', lambda result: dict.fromkeys(
+        ('written', 'skipped', 'failed'), 0))
+    monkeypatch.setattr(app, 'load_tensorflow', lambda: None)
+    monkeypatch.setattr(app, 'say', lambda *args, **kwargs: None)
+    monkeypatch.setattr(stylize_beam, 'quiet_beam_notices', lambda: None)
+    monkeypatch.setattr(stopping, '_CURRENT', [stopping.Stopper()])
+    for extra in ([], ['--init=noise', '--iterations=40']):
+        fv = flags.FlagValues()
+        stylize_beam.define_flags(fv)
+        fv(['stylize_beam', f'--input_pattern={tmp_path}/*.png', f'--output_dir={tmp_path}',
+            f'--style={os.path.join(EXAMPLES, "starry_night.jpg")}', *extra])
+        stylize_beam.main(fv, [])
+    assert [(kw['init'], kw['iterations']) for kw in used] == [
+        ('content_in_style_colors', 300), ('noise', 40)]
+
+
+def test_dead_letters_are_summarised_in_one_line(tmp_path):
+    from tf_style.beam import dead_letters, describe_failures
+    assert dead_letters(str(tmp_path)) == []
+    failures = [{'input': f'in/{name}.png', 'stage': 'read', 'error': 'ImageError: bad'}
+                for name in 'abcde']
+    (tmp_path / 'errors.jsonl').write_text(''.join(json.dumps(f) + '\n' for f in failures))
+    assert dead_letters(str(tmp_path)) == failures
+    assert describe_failures(failures[:1]) == '1 failed: in/a.png (ImageError: bad)'
+    assert describe_failures(failures) == ('5 failed: in/a.png (ImageError: bad); in/b.png '
+                                           '(ImageError: bad); in/c.png (ImageError: bad); 2 more')
 
 
 @pytest.mark.parametrize('args, threads', [

@@ -88,3 +88,49 @@ def test_bad_clips_are_one_line_before_any_work(tmp_path):
         assert len(lines) == 1 and lines[0].startswith('stylize_video: error:'), r.stderr
         assert message in lines[0], lines[0]
     assert not os.path.exists(tmp_path / 'o.mp4')
+
+
+def test_the_defaults_start_from_the_content_in_the_styles_colours(tmp_path, monkeypatch):
+    """What a newcomer gets without flags: the fastest start (a recognisable picture in few
+    iterations) and 300 / 150 iterations; --init=noise when asked for."""
+    from absl import flags
+    from tf_style.cli import app, stopping, stylize_video
+    from tf_style.video import io, resumable
+    pan(tmp_path / 'clip', frames=2)
+    used = []
+
+    def stylize_clip(store, content, styles, config, **options):
+        used.append((config.init, options['first_frame_iterations'], options['iterations']))
+        return 0
+    monkeypatch.setattr(resumable, 'stylize_clip', stylize_clip)
+    monkeypatch.setattr(io, 'write_clip', lambda *args, **kwargs: 0)
+    monkeypatch.setattr(app, 'load_tensorflow', lambda: None)
+    monkeypatch.setattr(app, 'say', lambda *args, **kwargs: None)
+    monkeypatch.setattr(stopping, '_CURRENT', [stopping.Stopper()])
+    for extra in ([], ['--init=noise', '--first_frame_iterations=40', '--iterations=20']):
+        fv = flags.FlagValues()
+        stylize_video.define_flags(fv)
+        fv(['stylize_video', f'--content={tmp_path / "clip"}', f'--style={STYLE}',
+            f'--output={tmp_path / "out"}', *extra])
+        stylize_video.main(fv)
+    assert used == [('content_in_style_colors', 300, 150), ('noise', 40, 20)]
+
+
+def test_the_frame_store_knows_when_the_last_pass_is_complete(tmp_path):
+    from tf_style.video.resumable import FrameStore
+    frame = np.zeros((4, 6, 3), np.uint8)
+    store = FrameStore(str(tmp_path / 'run'), str(tmp_path / 'out.mp4'))
+    store.add(0, frame)
+    store.add(2, frame)  # a gap: only frame 0 counts as done in the first pass
+    assert len(store.finished()) == 1 and not store.complete(2)
+    store.add(1, frame)
+    assert store.complete(3) and not store.complete(3, passes=2)
+    for index in (2, 0, 1):
+        store.add(index, frame, pass_number=2)
+    assert store.complete(3, passes=2) and sorted(store.finished_in(2)) == [0, 1, 2]
+    store.close()  # a checkpoint directory's frames stay
+    assert sorted(os.listdir(tmp_path / 'run')) == ['frames', 'frames_pass2']
+    temporary = FrameStore(None, str(tmp_path / 'out.mp4'))
+    temporary.add(0, frame)
+    temporary.close()
+    assert sorted(os.listdir(tmp_path)) == ['run']

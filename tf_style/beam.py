@@ -337,3 +337,30 @@ def pipeline_counts(result) -> Dict[str, int]:
         value = counter.committed if counter.committed is not None else counter.attempted
         counts[counter.key.metric.name] += value or 0
     return counts
+
+
+def dead_letters(output_dir: str) -> list:
+    """The failures of the last stylize_pipeline run into `output_dir`, from its errors.jsonl:
+    [{'input': path, 'stage': 'read' | 'stylize' | 'write', 'error': message}]."""
+    path = os.path.join(output_dir, ERRORS_FILE)
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def describe_failures(failures: Sequence[dict], shown: int = 3) -> str:
+    """Dead letters in one line: how many, and the first `shown` inputs with their errors."""
+    listed = '; '.join(f'{f["input"]} ({f["error"]})' for f in failures[:shown])
+    more = f'; {len(failures) - shown} more' if len(failures) > shown else ''
+    return f'{len(failures)} failed: {listed}{more}'
+
+
+def direct_running_mode(pipeline_options) -> Optional[str]:
+    """The DirectRunner's direct_running_mode in `pipeline_options` (in_memory,
+    multi_threading or multi_processing); None for another runner."""
+    from apache_beam.options.pipeline_options import DirectOptions, StandardOptions
+    runner = pipeline_options.view_as(StandardOptions).runner
+    if (runner or 'direct').lower() in ('direct', 'directrunner'):
+        return pipeline_options.view_as(DirectOptions).direct_running_mode
+    return None

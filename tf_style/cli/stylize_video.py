@@ -1,4 +1,4 @@
-"""Stylizes a video with temporal consistency (Ruder, Dosovitskiy & Brox, GCPR 2016).
+r"""Stylizes a video with temporal consistency (Ruder, Dosovitskiy & Brox, GCPR 2016).
 
   tf-style stylize-video --content=clip.mp4 --style=examples/starry_night.jpg --output=out.mp4
   tf-style stylize-video --content=frames/ --style=... --output=stylized_frames/ \
@@ -10,22 +10,26 @@ is a video file (.mp4, .webm, .gif, ... through PyAV) or a directory of frames; 
 keeps the input's frame rate and audio. --passes=3: the paper's multi-pass, two more passes over
 the clip, backward then forward. With --checkpoint_dir, finished frames and the current frame's
 run are saved there: Ctrl-C saves, and --resume continues at the pass, frame and iteration.
+
+Default --init=content_in_style_colors: the fastest start, a recognisable picture in few iterations.
 """
 
-import dataclasses
 import os
-import shutil
 import sys
 
 from absl import flags
 
-from .. import images, outputs, temporary
+from .. import files, images, outputs
 from ..errors import TfStyleError
-from . import app, batch, stopping
+from . import app, stopping
 from ..video.stylize_video import TEMPORAL_WEIGHT  # numpy alone
 from .options import CONFIG_FIELDS, config_from_flags, define_config_flags
 
 NOT_VIDEO_OPTIONS = ('scales', 'scale_iterations', 'keep_best', 'init', 'iterations')
+# A newcomer's first clip should look like the clip: from the paper's noise, a few hundred
+# iterations give texture without the picture; from the content in the style's colours they
+# give the picture, painted (--init=noise still asks for the paper's start).
+INIT, FIRST_FRAME_ITERATIONS, LATER_FRAME_ITERATIONS = 'content_in_style_colors', 300, 150
 
 
 def define_flags(fv):
@@ -37,12 +41,15 @@ def define_flags(fv):
                         'directory for PNG frames.', required=True, flag_values=fv)
     define_config_flags(fv, [n for n in CONFIG_FIELDS if n not in NOT_VIDEO_OPTIONS],
                         defaults={'temporal_weight': TEMPORAL_WEIGHT, 'image_size': 256})
-    flags.DEFINE_string('init', 'noise', 'Start of the first frame (and of every frame with '
-                        '--temporal_weight=0): noise, content, style, content_in_style_colors, '
-                        'or an image FILE.', flag_values=fv)
-    flags.DEFINE_integer('first_frame_iterations', 500, 'Iterations of the first frame.',
+    flags.DEFINE_string('init', INIT, 'Start of the first frame (and of every frame with '
+                        '--temporal_weight=0): content_in_style_colors, noise (the paper\'s), '
+                        'content, style, or an image FILE. The default, the content in the '
+                        "style's colours, is the fastest start: a recognisable picture in few "
+                        'iterations, where noise gives texture alone.', flag_values=fv)
+    flags.DEFINE_integer('first_frame_iterations', FIRST_FRAME_ITERATIONS,
+                         'Iterations of the first frame.', flag_values=fv)
+    flags.DEFINE_integer('iterations', LATER_FRAME_ITERATIONS, 'Iterations of each later frame.',
                          flag_values=fv)
-    flags.DEFINE_integer('iterations', 250, 'Iterations of each later frame.', flag_values=fv)
     flags.DEFINE_boolean('long_term', False, "The paper's long-term loss over the frames 1, 2 "
                          'and 4 before.', flag_values=fv)
     flags.DEFINE_integer('passes', 1, "The paper's multi-pass: after the first pass, passes - 1 "
@@ -65,10 +72,10 @@ def define_flags(fv):
 def main(FLAGS):
     stop = stopping.current()
     try:
-        from ..video import io
+        from ..video import io, resumable
     except ImportError:
         raise TfStyleError("stylize-video needs OpenCV and PyAV: pip install 'tf_style[video]'")
-    init, init_file = batch.init_setting(FLAGS.init)
+    init, init_file = files.init_setting(FLAGS.init)
     config = config_from_flags(FLAGS, init=init, iterations=FLAGS.first_frame_iterations)
     if FLAGS.resume and not FLAGS.checkpoint_dir:
         raise TfStyleError('--resume needs --checkpoint_dir')
@@ -85,7 +92,7 @@ def main(FLAGS):
     init_image = images.load_image(init_file) if init_file else None
 
     app.load_tensorflow()
-    work = Frames(FLAGS.checkpoint_dir, FLAGS.output, FLAGS.resume)
+    work = resumable.FrameStore(FLAGS.checkpoint_dir, FLAGS.output, FLAGS.resume)
     try:
         stylized = run(FLAGS, config, info, styles, init_image, work, stop)
         if stylized is None:
@@ -100,46 +107,22 @@ def main(FLAGS):
 
 def run(FLAGS, config, info, styles, init_image, work, stop):
     """Stylizes the frames not yet in `work`; returns how many, or None when stopped."""
-    from ..checkpoint import Checkpointer
-    from ..video import io
-    from ..video.stylize_video import FrameStopped, stylize_video_results
-    finished = work.finished()
-    later_finished = [work.finished_in(p) for p in range(2, FLAGS.passes + 1)]
-    last_pass = later_finished[-1] if later_finished else finished
-    if len(last_pass) == info.frames:
-        return 0
-    stop.begin('saving after this iteration or tile')
-    every = FLAGS.print_every
-
-    def checkpointer_for(index, pass_number):
-        if not FLAGS.checkpoint_dir:
-            return None
-        directory = work.checkpoint(index, pass_number)
-        return Checkpointer(directory, FLAGS.checkpoint_every,
-                            resume=os.path.isdir(os.path.join(directory, 'ckpt')))
-
-    options = {k: v for k, v in dataclasses.asdict(config).items()
-               if k not in ('iterations', 'temporal_weight')}
-    results = stylize_video_results(
-        io.read_frames(FLAGS.content), styles, **options,
-        temporal_weight=config.temporal_weight, long_term=FLAGS.long_term, passes=FLAGS.passes,
-        first_frame_iterations=FLAGS.first_frame_iterations, iterations=FLAGS.iterations,
-        flow=FLAGS.flow, callback=Progress(info.frames), report_every=every,
-        frame_count=info.frames, finished=finished, later_finished=later_finished,
-        checkpointer_for=checkpointer_for,
-        should_stop=stop, init_image=init_image)
-    count = 0
+    from ..video.resumable import stylize_clip
+    from ..video.stylize_video import FrameStopped
+    if not work.complete(info.frames, FLAGS.passes):
+        stop.begin('saving after this iteration or tile')
     try:
-        for frame in results:
-            work.add(frame.index, frame.image, frame.pass_number)
-            count += 1
+        return stylize_clip(
+            work, FLAGS.content, styles, config, frames=info.frames, passes=FLAGS.passes,
+            long_term=FLAGS.long_term, first_frame_iterations=FLAGS.first_frame_iterations,
+            iterations=FLAGS.iterations, flow=FLAGS.flow, checkpoint_every=FLAGS.checkpoint_every,
+            callback=Progress(info.frames), report_every=FLAGS.print_every, should_stop=stop,
+            init_image=init_image)
     except FrameStopped as e:
         where = (f'; --resume continues from {FLAGS.checkpoint_dir}' if FLAGS.checkpoint_dir
                  else '')
-        app.tell(f'{e.result.stop_reason} at frame {e.frame + 1} of {info.frames}'
-                 f'{where}')
+        app.tell(f'{e.result.stop_reason} at frame {e.frame + 1} of {info.frames}{where}')
         return None
-    return count
 
 
 class Progress:
@@ -156,62 +139,3 @@ class Progress:
         app.say(f'frame {p.frame + 1}/{self.frames}{where}  iter {progress.iteration}/'
                 f'{progress.iterations}  loss {progress.losses["total"]:.4g}  '
                 f'{app.format_rate(progress.iterations_per_second)}{eta}')
-
-
-class Frames:
-    """The finished frames of a clip (PNG files, each written atomically): in
-    <checkpoint_dir>/frames (multi-pass: frames_pass2, ... for the later passes) when resuming
-    is possible, else in a temporary folder beside the output, removed at the end."""
-
-    def __init__(self, checkpoint_dir, output, resume):
-        self.temporary = checkpoint_dir is None
-        if self.temporary:
-            parent = os.path.dirname(os.path.abspath(output.rstrip('/')))
-            self.root = temporary.mkdtemp(prefix='.tf_style_frames.', dir=parent)
-        else:
-            self.root = checkpoint_dir
-            if not resume:
-                for name in os.listdir(self.root) if os.path.isdir(self.root) else ():
-                    if name.startswith('frames'):
-                        shutil.rmtree(os.path.join(self.root, name))
-
-    def _dir(self, pass_number):
-        return os.path.join(self.root, 'frames' if pass_number == 1 else
-                            f'frames_pass{pass_number}')
-
-    def _path(self, index, pass_number=1):
-        return os.path.join(self._dir(pass_number), f'{index:06d}.png')
-
-    def finished(self):
-        """The first frames of the first pass done, in order (a gap ends them)."""
-        done = []
-        while os.path.exists(self._path(len(done))):
-            done.append(images.load_image(self._path(len(done))))
-        return done
-
-    def finished_in(self, pass_number):
-        """The frames of a later pass done, by index."""
-        folder = self._dir(pass_number)
-        names = sorted(os.listdir(folder)) if os.path.isdir(folder) else []
-        return {int(name[:-4]): images.load_image(os.path.join(folder, name))
-                for name in names if name.endswith('.png') and name[:-4].isdigit()}
-
-    def checkpoint(self, index, pass_number=1):
-        prefix = '' if pass_number == 1 else f'pass{pass_number}_'
-        return os.path.join(self.root, f'{prefix}frame_{index:06d}')
-
-    def add(self, index, image, pass_number=1):
-        os.makedirs(self._dir(pass_number), exist_ok=True)
-        images.save_image(self._path(index, pass_number), image)
-        previous = self.checkpoint(index, pass_number)
-        if os.path.isdir(previous):
-            shutil.rmtree(previous)  # the frame is done: its run's checkpoint is not needed
-
-    def read(self, count, pass_number=1):
-        for index in range(count):
-            yield images.load_image(self._path(index, pass_number))
-
-    def close(self):
-        if self.temporary:
-            shutil.rmtree(self.root, ignore_errors=True)
-            temporary.release(self.root)
