@@ -5,6 +5,7 @@ A healthy run prints its progress and last line on stdout and nothing on stderr;
 line on stderr with exit status 2 (usage and input errors) or 1 (anything else, a bug).
 """
 
+import contextlib
 import logging as py_logging
 import math
 import os
@@ -137,20 +138,39 @@ def load_tensorflow():
     verbose = flags.FLAGS['verbosity'].present and flags.FLAGS.verbosity >= 1
     if verbose:
         os.environ['TF_CPP_MIN_LOG_LEVEL'] = '0'
+    with held_stderr(show=lambda failed: verbose):
+        import tensorflow as tf
+        tf.config.list_physical_devices()
+    apply_verbosity()  # TensorFlow's import resets absl's level
+
+
+@contextlib.contextmanager
+def held_stderr(show=lambda failed: failed, python_lines: bool = False):
+    """Holds back what is written to file descriptor 2 (TensorFlow's C++ lines, which no
+    setting quiets before they are written; child processes, which inherit it) in a temporary
+    file, written out afterwards when `show(failed)` says so. `python_lines`: this process's own
+    lines (sys.stderr) still reach the terminal meanwhile."""
     sys.stderr.flush()
-    saved = os.dup(2)
+    terminal, stream = os.dup(2), sys.stderr
+    failed = True
     with tempfile.TemporaryFile() as held:
         os.dup2(held.fileno(), 2)
+        if python_lines:
+            sys.stderr = open(terminal, 'w', buffering=1, closefd=False,
+                              errors='backslashreplace')
         try:
-            import tensorflow as tf
-            tf.config.list_physical_devices()
+            yield
+            failed = False
         finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            if verbose:
+            if python_lines:
+                sys.stderr.close()
+                sys.stderr = stream
+            os.dup2(terminal, 2)
+            os.close(terminal)
+            if show(failed):
                 held.seek(0)
-                sys.stderr.write(held.read().decode('utf-8', 'replace'))
-    apply_verbosity()  # TensorFlow's import resets absl's level
+                stream.write(held.read().decode('utf-8', 'replace'))
+                stream.flush()
 
 
 def format_rate(iterations_per_second: float) -> str:

@@ -17,7 +17,6 @@ import contextlib
 import logging
 import os
 import sys
-import tempfile
 
 from absl import flags
 
@@ -82,7 +81,10 @@ def main(FLAGS, beam_args=()):
                         stylize_pipeline)
     options = {name: getattr(config, name) for name in CONFIG_FLAGS}
     processes = direct_running_mode(pipeline_options) == 'multi_processing'
-    with workers_stderr_held() if processes and not verbose else contextlib.nullcontext():
+    # Worker processes write Beam's start-up notices (before any option reaches them) and
+    # TensorFlow's C++ lines to the stderr they inherit: held back, shown if the run fails.
+    held = app.held_stderr(python_lines=True) if processes and not verbose else None
+    with held or contextlib.nullcontext():
         result = stylize_pipeline(pipeline_options, FLAGS.input_pattern,
                                   FLAGS.style, FLAGS.output_dir, overwrite=FLAGS.overwrite,
                                   **options)
@@ -104,33 +106,6 @@ def quiet_beam_notices():
                 f'{os.sep}apache_beam{os.sep}' not in (record.pathname or ''))
     for handler in logging.getLogger().handlers:
         handler.addFilter(not_beams_notice)
-
-
-@contextlib.contextmanager
-def workers_stderr_held():
-    """Beam's worker processes write to the stderr they inherit: Beam's start-up notices (before
-    any option reaches them) and TensorFlow's C++ start-up lines (which TF_CPP_MIN_LOG_LEVEL no
-    longer quiets). While the pipeline runs, that file descriptor goes to a temporary file,
-    shown if the run fails; this process's own lines (sys.stderr: a signal's note) still reach
-    the terminal."""
-    sys.stderr.flush()
-    terminal, stream = os.dup(2), sys.stderr
-    failed = True
-    with tempfile.TemporaryFile() as held:
-        os.dup2(held.fileno(), 2)
-        sys.stderr = open(terminal, 'w', buffering=1, closefd=False, errors='backslashreplace')
-        try:
-            yield
-            failed = False
-        finally:
-            sys.stderr.close()
-            sys.stderr = stream
-            os.dup2(terminal, 2)
-            os.close(terminal)
-            if failed:
-                held.seek(0)
-                stream.write(held.read().decode('utf-8', 'replace'))
-                stream.flush()
 
 
 def share_threads(pipeline_options, cores: int = None):
