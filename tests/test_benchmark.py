@@ -1,8 +1,12 @@
+import os
 import subprocess
 
+import numpy as np
 import pytest
+import tensorflow as tf
 
-from tf_style.tools import benchmark
+from conftest import EXAMPLES
+from tf_style.tools import benchmark, child_processes, in_process
 from tf_style.config import StyleTransferConfig
 
 
@@ -83,9 +87,8 @@ def test_the_tiles_section_measures_each_size_and_the_overhead(monkeypatch, caps
     fv = flags.FlagValues()
     command.define_flags(fv)
     fv(['benchmark', '--tile_image_sizes=48,64'])
-    monkeypatch.setattr(command, 'FLAGS', fv)
     monkeypatch.setattr(app, 'say', lambda message, **kwargs: print(message, **kwargs))
-    command.tiles('random')
+    command.tiles(fv, 'random')
     lines = capsys.readouterr().out.splitlines()
     rows = [line.split() for line in lines if line.split()[:1] in (['48'], ['64'])]
     # Both fit untiled; the larger one is also run tiled, for the overhead, in tiles of half its
@@ -93,3 +96,60 @@ def test_the_tiles_section_measures_each_size_and_the_overhead(monkeypatch, caps
     assert [row[:3] for row in rows] == [['48', 'auto', 'untiled'], ['64', 'auto', 'untiled'],
                                          ['64', '32', '32']], lines
     assert rows[-1][-1].endswith('x') and float(rows[-1][3]) > 0
+
+
+def test_the_machine_and_the_content_shape():
+    assert benchmark.machine().tensorflow == tf.__version__
+    assert benchmark.content_shape(np.zeros((300, 400, 3)), 200) == (150, 200)
+
+
+def test_tile_runs_add_the_overhead_run_after_the_largest_untiled_size():
+    # The next size up plans 700 px tiles, more than half of 1024: tiles of 512.
+    assert child_processes.tile_runs({2048: 700, 1024: 0, 512: 0}) == [
+        (512, 'auto'), (1024, 'auto'), (1024, '512'), (2048, 'auto')]
+    assert child_processes.tile_runs({4096: 1536, 2048: 0}) == [
+        (2048, 'auto'), (2048, '1024'), (4096, 'auto')]
+    # Nothing fits untiled: no overhead to measure.
+    assert child_processes.tile_runs({4096: 1536, 8192: None}) == [(4096, 'auto'),
+                                                                    (8192, 'auto')]
+
+
+def test_the_quality_baselines_run_in_any_precisions():
+    names = [name for name, _ in in_process.quality_runs(6, ['mixed'])]
+    assert names[:2] == ['tutorial Adam, 6 steps', 'L-BFGS, 6 iterations']
+    assert all('mixed' in name for name in names[2:]) and len(names) == 5
+    assert dict(in_process.quality_runs(6, ['float32']))['L-BFGS, 3 scales'] == dict(
+        scales=3, iterations=2)
+
+
+def test_a_section_asked_to_stop_measures_nothing(tmp_path):
+    """Asked before any measurement (nothing here could run: no extractor, no images)."""
+    stop = lambda: True
+    tubingen, style = (os.path.join(EXAMPLES, f'{n}.jpg') for n in ('tubingen', 'starry_night'))
+    assert in_process.speed(None, None, None, [32], ['float32'], 1, stop) == []
+    assert in_process.quality(None, None, None, 32, 2, ['float32'], stop) is None
+    assert child_processes.memory('c', 's', 'random', [32], ['float32'], stop) == []
+    assert child_processes.tiles(tubingen, style, 'random', [48], stop) == []
+    assert child_processes.reference([('c:s', 'c', 's')], None, 'random', [32], 2, 3.0,
+                                     stop) == []
+    assert child_processes.pipelines([tubingen], style, 'random', 2, 32, 1, 2, stop,
+                                     on_ways=pytest.fail) is None
+
+
+def test_the_speed_table_keeps_its_columns(monkeypatch, capsys):
+    from absl import flags
+    from tf_style.cli import app
+    from tf_style.cli import benchmark as command
+    fv = flags.FlagValues()
+    command.define_flags(fv)
+    fv(['benchmark', '--precisions=mixed,float32'])
+    rows = [in_process.SpeedRow(32, 24, 'mixed', 0.05, 0.04, 1.2, 100.0),
+            in_process.SpeedRow(32, 24, 'float32', 0.1, 0.08, 1.2, 50.0, vs_float32=1.0)]
+    monkeypatch.setattr(in_process, 'speed', lambda *args: rows)
+    monkeypatch.setattr(app, 'say', lambda message, **kwargs: print(message, **kwargs))
+    command.speed(fv, None, None, None)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].split() == ['size', 'precision', 's/iter', 's/eval', 'GFLOP/eval', 'GFLOP/s',
+                                'conv', 'GFLOP/s', 'of', 'conv', 'iter', 'vs', 'float32']
+    assert lines[3].split() == ['32x24', 'mixed', '0.050', '0.040', '1', '30', '100', '30%', '-']
+    assert lines[4].split()[-3:] == ['50', '30%', '1.00x']

@@ -78,6 +78,7 @@ def test_the_reference_section_prints_a_table(random_extractor, monkeypatch, cap
     from absl import flags
     from tf_style import hardware
     from tf_style.cli import app, benchmark
+    from tf_style.tools.child_processes import OUR_RUNS
     fv = flags.FlagValues()
     benchmark.define_flags(fv)
     fv(['benchmark', '--reference_sizes=32', '--reference_pairs=tubingen:starry_night',
@@ -89,7 +90,7 @@ def test_the_reference_section_prints_a_table(random_extractor, monkeypatch, cap
     assert '--iterations=2' in out
     rows = [line for line in out.splitlines() if line.lstrip().startswith('32  tubingen')]
     assert [name in row for name, row in zip(
-        [name for name, _ in benchmark.OUR_RUNS], rows)] == [True] * 3
+        [name for name, _ in OUR_RUNS], rows)] == [True] * 3
     for row in rows:
         # Two iterations from anywhere are far from what scipy reaches in 3x their time, or
         # not: either a ratio or the limit it was not reached within.

@@ -36,8 +36,8 @@ MAX_STEEPEST_STEP = 64.0
 # the step in the directions the pairs have not explored. With the textbook gamma the paper's
 # loss goes on falling well past the unit step (an accepted step leaves about a fifth of the
 # directional derivative); scaled, the same number of evaluations mostly reaches a lower loss,
-# and much larger scales overshoot and backtrack (docs/notes/benchmark-record.md, "The initial inverse
-# Hessian").
+# and much larger scales overshoot and backtrack (docs/notes/benchmark-record.md, "The initial
+# inverse Hessian").
 GAMMA_SCALE = 2.0
 # Every loop over image-sized vectors runs its iterations one at a time. TensorFlow's default
 # (10 in flight) let the two-loop recursion gather all the pairs' rows at once, ahead of the

@@ -24,8 +24,8 @@ from .config import StyleTransferConfig
 # kept so that a test can check that the estimate errs high on each.
 MEASURED_GIB = {('float32', 512): 1.64, ('float32', 1024): 3.98, ('float32', 2048): 14.77,
                 ('mixed', 1024): 3.87, ('mixed', 2048): 11.47}  # long side; examples/tubingen, 4:3
-# Tiled runs: (precision, long side, tile) -> the highest peak GiB measured (docs/notes/benchmark-record.md:
-# "Large images"; mixed 4096: the README's print).
+# Tiled runs: (precision, long side, tile) -> the highest peak GiB measured
+# (docs/notes/benchmark-record.md: "Large images"; mixed 4096: the README's print).
 MEASURED_TILED_GIB = {('float32', 2048, 1024): 5.48, ('float32', 4096, 1664): 10.62,
                       ('mixed', 4096, 2048): 12.03}
 BASE_BYTES = 1.0 * 2 ** 30
@@ -344,4 +344,5 @@ def out_of_memory(height: int, width: int, tile: int, config: StyleTransferConfi
 def _describe(memory: Memory) -> str:
     if memory.gpu is None:
         return f'{memory.host / 2**30:.1f} GiB is'
-    return f'{memory.gpu / 2**30:.1f} GiB on the GPU and {memory.host / 2**30:.1f} GiB on the host are'
+    return (f'{memory.gpu / 2**30:.1f} GiB on the GPU and {memory.host / 2**30:.1f} GiB on the '
+            'host are')

@@ -1,9 +1,13 @@
-"""Measurements behind bin/benchmark: FLOPs, throughput, time to a loss, peak memory.
+"""Measurements behind bin/benchmark: FLOPs, throughput, time to a loss, peak memory, and the
+machine they were taken on. Its sections (tools/in_process.py, tools/child_processes.py) are
+built from these.
 
 Everything returns numbers; bin/benchmark prints them. No timing here is asserted anywhere.
 """
 
+import dataclasses
 import os
+import platform
 import re
 import subprocess
 import sys
@@ -15,11 +19,39 @@ import tensorflow as tf
 
 from .. import vgg_layers
 from ..config import StyleTransferConfig
+from ..hardware import cpu_flags, cpu_name, onednn_enabled, vector_units
 from ..inputs import scaled_inputs
 from ..objective import build_objective, losses_at
 from ..optimize import Optimization
 from ..precision import Precision
 from ..transfer import stylize
+
+
+@dataclasses.dataclass(frozen=True)
+class Machine:
+    cpu: str
+    vector_units: str  # the widest SIMD units the CPU has, '' when unknown
+    device: str        # the GPUs' names, or 'CPU only, N cores'
+    tensorflow: str
+    onednn: bool
+    python: str
+
+
+def machine() -> Machine:
+    """What this process measures on: every table is only comparable with one from the same."""
+    gpus = tf.config.list_physical_devices('GPU')
+    device = ', '.join(tf.config.experimental.get_device_details(g).get('device_name', g.name)
+                       for g in gpus) or f'CPU only, {os.cpu_count()} cores'
+    return Machine(cpu_name(), vector_units(cpu_flags()), device, tf.__version__,
+                   onednn_enabled(), platform.python_version())
+
+
+def content_shape(content, size: int):
+    """(height, width) of `content` (H x W x ...) scaled to a long side of `size`."""
+    h, w = content.shape[:2]
+    scale = size / max(h, w)
+    return round(h * scale), round(w * scale)
+
 
 def iteration_flops(height: int, width: int, config: StyleTransferConfig) -> float:
     """Analytic FLOPs of one loss-and-gradient evaluation (multiply-add = 2 FLOPs).
