@@ -128,16 +128,23 @@ def _tile(config: StyleTransferConfig, size: Size, available: memory.Memory):
     chooses it. When nothing fits (`check_memory` refuses such a plan; a library call goes on),
     the least demanding tiles."""
     tile = memory.plan_tile(*size, config, available)
-    fits = tile is not None
-    if not fits:
-        tile = memory.plan_tile(*size, config, memory.Memory(float('inf')))
-        if config.tile_size is None and max(size) > memory.SMALLEST_TILE:
-            tile = memory.SMALLEST_TILE
-        logging.warning('stylize: %dx%d px may not fit in the memory available, with '
-                        'tile_size=%d', size[1], size[0], tile)
-    if tile:
-        logging.info('stylize: %dx%d px in tiles of %d px', size[1], size[0], tile)
-    return tile, fits
+    if tile is not None:
+        return tile, True
+    tile = memory.plan_tile(*size, config, memory.Memory(float('inf')))
+    if config.tile_size is None and max(size) > memory.SMALLEST_TILE:
+        tile = memory.SMALLEST_TILE
+    return tile, False
+
+
+def log(run: Plan) -> None:
+    """Logs the tiles of a run that starts, and the scales that may not fit."""
+    for scale in run.scales:
+        height, width = scale.size
+        if not scale.fits:
+            logging.warning('stylize: %dx%d px may not fit in the memory available, with '
+                            'tile_size=%d', width, height, scale.tile)
+        if scale.tile:
+            logging.info('stylize: %dx%d px in tiles of %d px', width, height, scale.tile)
 
 
 def check_memory(run: Plan) -> None:

@@ -186,6 +186,7 @@ def _prepare(config, inputs: RunInputs, extractor, checkpointer, plan) -> _Run:
         config.seed if config.seed is not None else random.SystemRandom().randrange(2 ** 31))
     logging.info('stylize: seed %d', seed)
     scaled = inputs.scaled(config)
+    plan_.log(plan)
     extractor = _extractor(extractor, config, scaled[-1], inputs.calibration_images)
     precision = Precision(extractor, config.precision)
     logging.info('stylize: precision %s', precision.name)
