@@ -53,6 +53,8 @@ class Scale:
 
 @dataclasses.dataclass(frozen=True)
 class Plan:
+    """A run of `config`, planned: its scales, memory and checkpoint size, and (once
+    `check_outputs` checked them) the paths it writes."""
     config: StyleTransferConfig
     scales: Tuple[Scale, ...]  # coarsest first; the last is the output's size
     memory_bytes: float = 0.0  # the final scale's estimated peak (with its tiles)
