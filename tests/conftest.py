@@ -86,9 +86,9 @@ def pytest_addoption(parser):
 
 def pytest_configure(config):
     kernels = config.getoption('--kernels')
-    if kernels == 'other':
+    if kernels == 'other':  # of the CPU's default: xdist's workers inherit what is set here
         from tf_style import hardware
-        kernels = 'eigen' if hardware.expected_capabilities().onednn else 'onednn'
+        kernels = 'eigen' if hardware.expected_capabilities(environ={}).onednn else 'onednn'
     if KERNELS[kernels] is not None:
         os.environ['TF_ENABLE_ONEDNN_OPTS'] = KERNELS[kernels]
 
