@@ -119,10 +119,8 @@ def stylize(content, style, *, config: Optional[StyleTransferConfig] = None, ext
     config = config.replace(**options) if config else StyleTransferConfig(**options)
     inputs = RunInputs.of(content, style, content_masks, style_masks, init_image,
                           calibration_images, temporal_target, temporal_mask)
-    run = _prepare(config, inputs, extractor, checkpointer, plan)
-    run.hooks = Hooks(callback, report_every, on_stage, should_stop)
-    run.stopper, run.steps = _Stopper(should_stop), steps
-    run.clock = _Clock(run.done)
+    run = _prepare(config, inputs, extractor, checkpointer, plan,
+                   Hooks(callback, report_every, on_stage, should_stop), steps)
     image = None
     try:
         for scale in range(run.first_scale, len(run.plan.scales)):
@@ -144,13 +142,13 @@ class _Run:
     scaled: List[Inputs]         # per scale, at its working size
     precision: Precision
     seed: int
-    checkpointer: object = None
-    resumed: Optional[dict] = None
-    hooks: Hooks = Hooks()
-    stopper: Optional['_Stopper'] = None
-    clock: Optional['_Clock'] = None
-    steps: Optional[CompiledSteps] = None
-    done: int = 0                # iterations, counted over all scales
+    checkpointer: object
+    resumed: Optional[dict]      # where a resumed run stands
+    hooks: Hooks
+    stopper: '_Stopper'
+    steps: Optional[CompiledSteps]
+    done: int                    # iterations, counted over all scales
+    clock: '_Clock'
     stop_reason: str = ''
     # The current scale: its evaluation (evaluators.choose), objective and optimisation.
     scale: int = 0
@@ -170,7 +168,8 @@ class _Run:
         return colour.finish(self.config.preserve_colors, image, self.inputs.content)
 
 
-def _prepare(config, inputs: RunInputs, extractor, checkpointer, plan) -> _Run:
+def _prepare(config, inputs: RunInputs, extractor, checkpointer, plan, hooks: Hooks,
+             steps) -> _Run:
     """Settings, inputs, plan and network, every check made before any optimisation (a plan
     given was made by plan.for_inputs, which checked the inputs)."""
     plan = plan or plan_.for_inputs(config, inputs)
@@ -190,8 +189,10 @@ def _prepare(config, inputs: RunInputs, extractor, checkpointer, plan) -> _Run:
     extractor = _extractor(extractor, config, scaled[-1], inputs.calibration_images)
     precision = Precision(extractor, config.precision)
     logging.info('stylize: precision %s', precision.name)
+    done = resumed['done'] if resumed else 0
     return _Run(config.replace(precision=precision.name), plan, inputs, scaled, precision, seed,
-                checkpointer, resumed, done=resumed['done'] if resumed else 0)
+                checkpointer, resumed, hooks, _Stopper(hooks.should_stop), steps, done,
+                _Clock(done))
 
 
 def _extractor(extractor, config, final_inputs, calibration_images):
