@@ -138,7 +138,7 @@ def load_tensorflow():
     verbose = flags.FLAGS['verbosity'].present and flags.FLAGS.verbosity >= 1
     if verbose:
         os.environ['TF_CPP_MIN_LOG_LEVEL'] = '0'
-    with held_stderr(show=lambda failed: verbose):
+    with held_stderr(show=lambda failed: verbose or failed):
         import tensorflow as tf
         tf.config.list_physical_devices()
     apply_verbosity()  # TensorFlow's import resets absl's level
