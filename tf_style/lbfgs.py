@@ -19,7 +19,7 @@ next iteration, so an iteration costs one evaluation unless it backtracks. The s
 holds the objective once (the trials are one do-while loop, and `prime` evaluates the start
 point eagerly): every copy of VGG19 and its gradient in a graph costs seconds of tracing. (Torch's
 L-BFGS without a line search, as jcjohnson/neural-style runs it, overshoots on this problem in
-float32.) docs/benchmarks.md has the measurements behind these choices.
+float32.) docs/notes/benchmark-record.md has the measurements behind these choices.
 """
 
 import tensorflow as tf

@@ -4,7 +4,7 @@ size that makes it fit.
 The estimate counts what dominates: VGG19's activations up to the deepest layer the loss reads,
 kept for the gradient, the image and its gradient, and the optimizer's state (L-BFGS: 2 x history
 copies of the image). The constants are fitted to peak resident memory measured as the
-benchmark's memory section does (docs/benchmarks.md), rounded so that the estimate errs high.
+benchmark's memory section does (docs/notes/benchmark-record.md), rounded so that it errs high.
 
 Tiled (tiling.py), the network holds one tile and its halo at a time, and what grows with the
 image is what stays in host memory: the image, its gradient and the optimizer's state. On a GPU

@@ -5,7 +5,7 @@
 Steps L-BFGS on an ill-conditioned quadratic over an image-sized variable (4:3, the long side
 `--size`), past a full history, in a fresh process, and prints its resident memory before the
 first step and at the peak, in GiB and in copies of the image. What a tiled run adds is one
-tile's network (docs/benchmarks.md). Asserts nothing.
+tile's network (docs/notes/benchmark-record.md). Asserts nothing.
 """
 
 import argparse

@@ -3,7 +3,7 @@ run meets them.
 
   python -m tf_style.tools.startup --weights=FILE [--size=256]
 
-Prints one line per part (seconds). Asserts nothing; the figures are for docs/benchmarks.md.
+Prints one line per part (seconds). Asserts nothing; the figures are for docs/notes.
 """
 
 import argparse
