@@ -26,6 +26,11 @@ from . import masks
 from .losses import guided_gram, position_mean_gram
 
 
+def losses_at(objective, extractor, image, layers) -> Dict[str, tf.Tensor]:
+    """The objective's terms at `image` ([1, H, W, 3]), from the extractor's `layers`."""
+    return objective(extractor(image, layers=layers), image)
+
+
 class WholeImage:
     """The whole image through the network at once."""
 
@@ -59,14 +64,14 @@ class WholeImage:
         def value_and_gradient(image):
             with tf.GradientTape() as tape:
                 tape.watch(image)
-                losses = objective(self.extractor(image, layers=layers), image)
+                losses = losses_at(objective, self.extractor, image, layers)
             return losses, tape.gradient(losses['total'], image)
         return value_and_gradient
 
     def value(self, objective, image: np.ndarray, layers: Sequence[str] = None
               ) -> Dict[str, float]:
         image = tf.constant(np.asarray(image, np.float32)[None])
-        losses = objective(self.extractor(image, layers=layers or objective.layers), image)
+        losses = losses_at(objective, self.extractor, image, layers or objective.layers)
         return {name: float(value) for name, value in losses.items()}
 
 

@@ -85,8 +85,14 @@ def resize_long_side(image: np.ndarray, long_side: int) -> np.ndarray:
 
     Returns float32 values in 0..255.
     """
-    from .plan import sized
     return resize_to(image, sized(image.shape[:2], long_side))
+
+
+def sized(size, long_side: int):
+    """(height, width) of an image of `size` resized so that its long side is `long_side`."""
+    height, width = size
+    scale = long_side / max(height, width)
+    return max(1, round(height * scale)), max(1, round(width * scale))
 
 
 def to_uint8(image: np.ndarray) -> np.ndarray:

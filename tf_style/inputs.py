@@ -8,6 +8,7 @@ import numpy as np
 
 from . import colour, images, masks
 from .config import StyleTransferConfig
+from .plan import scale_sizes
 from .errors import ConfigError
 
 
@@ -56,9 +57,9 @@ class RunInputs:
                 *([self.temporal_target] if self.temporal_target is not None else []),
                 *([self.temporal_mask] if self.temporal_mask is not None else [])]
 
-    def scaled(self, config: StyleTransferConfig) -> List['Inputs']:
+    def scaled(self, config: StyleTransferConfig, scales=None) -> List['Inputs']:
         return scaled_inputs(config, self.content, self.styles, self.content_masks,
-                             self.style_masks, self.temporal_target, self.temporal_mask)
+                             self.style_masks, self.temporal_target, self.temporal_mask, scales)
 
 
 def as_image(value, option: str) -> np.ndarray:
@@ -86,11 +87,11 @@ def as_images(value, option: str) -> List[np.ndarray]:
 
 
 def scaled_inputs(config: StyleTransferConfig, content, styles, content_masks=None,
-                  style_masks=None, temporal_target=None, temporal_mask=None) -> List[Inputs]:
-    """Every scale's inputs, coarsest first, at the sizes plan.scale_sizes gives (which refuses,
-    before any work, sizes the network's layers cannot use)."""
-    from .plan import scale_sizes
-    scales = scale_sizes(config, content.shape[:2], [s.shape[:2] for s in styles])
+                  style_masks=None, temporal_target=None, temporal_mask=None,
+                  scales=None) -> List[Inputs]:
+    """Every scale's inputs, coarsest first, at the sizes of `scales` (a plan's) or else
+    plan.scale_sizes (which refuses, before any work, sizes the network's layers cannot use)."""
+    scales = scales or scale_sizes(config, content.shape[:2], [s.shape[:2] for s in styles])
     # Colour preservation changes what the network sees; done once, at full resolution.
     content, styles = colour.prepare(config.preserve_colors, content, styles)
     scaled = []

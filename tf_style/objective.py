@@ -5,9 +5,9 @@ import hashlib
 from typing import Dict, Optional
 
 import numpy as np
-import tensorflow as tf
 
 from . import evaluators, masks
+from .evaluators import losses_at  # noqa: F401  (tools and tests evaluate through it)
 from .config import StyleTransferConfig
 from .inputs import Inputs
 from .losses import StyleObjective
@@ -64,11 +64,6 @@ def _known(known, source, image, layers):
             del known[next(iter(known))]
         known[key] = source.grams(image, layers)
     return known[key]
-
-
-def losses_at(objective: StyleObjective, extractor, image, layers) -> Dict[str, tf.Tensor]:
-    """The objective's terms at `image` ([1, H, W, 3]), from the extractor's `layers`."""
-    return objective(extractor(image, layers=layers), image)
 
 
 def evaluate(source, inputs: Inputs, image, config: StyleTransferConfig,

@@ -10,10 +10,10 @@ import contextlib
 import numpy as np
 import tensorflow as tf
 
+from . import evaluators
 from .adam import MAX_FAULTS, Adam
 from .config import StyleTransferConfig
 from .lbfgs import LBFGS
-from . import evaluators
 from .losses import StyleObjective
 
 

@@ -3,7 +3,8 @@ and tiles of each scale, the style images' sizes, the memory it needs, and what 
 
 Commands make a plan from the config and the inputs' sizes, report what it refuses, and hand it
 to `stylize`, which follows it; `stylize` called without one makes its own. Every size rule lives
-here: the long side (`sized`), the coarse-to-fine scales, the style images' sides.
+here but the long side's (`sized`, from images.py): the coarse-to-fine scales, the style images'
+sides.
 """
 
 import dataclasses
@@ -13,17 +14,12 @@ from typing import Optional, Sequence, Tuple
 from absl import logging
 
 from . import memory, outputs, vgg_layers
+from .checkpoint import state_bytes
 from .config import StyleTransferConfig, check_inputs
+from .images import sized  # the long-side rule, as images.resize_long_side applies it
 from .errors import ConfigError, TfStyleError
 
 Size = Tuple[int, int]  # (height, width)
-
-
-def sized(size: Size, long_side: int) -> Size:
-    """(height, width) of an image of `size` resized so that its long side is `long_side`."""
-    height, width = size
-    scale = long_side / max(height, width)
-    return max(1, round(height * scale)), max(1, round(width * scale))
 
 
 def style_sides(config: StyleTransferConfig, content: Size, count: int) -> Tuple[int, ...]:
@@ -83,7 +79,6 @@ def plan(config: StyleTransferConfig, content: Size, styles: Sequence[Size],
     final = scales[-1]
     need = (memory.tiled_estimate_bytes(*final.size, final.tile, config) if final.tile else
             memory.estimate_bytes(*final.size, config))
-    from .checkpoint import state_bytes
     return Plan(config, tuple(scales), need,
                 state_bytes(*final.size, config.optimizer, config.lbfgs_history),
                 upscaled=max(content) < config.image_size / 4)

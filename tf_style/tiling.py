@@ -255,7 +255,7 @@ class TiledObjective:
         self.halo = required_halo(self.layers)
         # (layer, target, mask or None, halvings) for every style term: each layer of each region.
         self._style = [(name, target, mask, vgg_layers.halvings(name))
-                       for region in objective.regions for name, target, mask in region]
+                       for name, target, mask in objective.style_terms()]
         # On the host, in float64: the guided Grams' divisors (sum of mask^2).
         self._mask_norms = [None if mask is None else
                             float(np.sum(np.square(np.asarray(mask, np.float64))))

@@ -149,6 +149,7 @@ class _Run:
     steps: Optional[CompiledSteps]
     done: int                    # iterations, counted over all scales
     clock: '_Clock'
+    costs: List[float]           # per scale, an iteration's cost for the ETA (_costs)
     stop_reason: str = ''
     # The current scale: its evaluation (evaluators.choose), objective and optimisation.
     scale: int = 0
@@ -184,7 +185,7 @@ def _prepare(config, inputs: RunInputs, extractor, checkpointer, plan, hooks: Ho
     seed = resumed['seed'] if resumed else (
         config.seed if config.seed is not None else random.SystemRandom().randrange(2 ** 31))
     logging.info('stylize: seed %d', seed)
-    scaled = inputs.scaled(config)
+    scaled = inputs.scaled(config, plan.scales)
     plan_.log(plan)
     extractor = _extractor(extractor, config, scaled[-1], inputs.calibration_images)
     precision = Precision(extractor, config.precision)
@@ -192,7 +193,7 @@ def _prepare(config, inputs: RunInputs, extractor, checkpointer, plan, hooks: Ho
     done = resumed['done'] if resumed else 0
     return _Run(config.replace(precision=precision.name), plan, inputs, scaled, precision, seed,
                 checkpointer, resumed, hooks, _Stopper(hooks.should_stop), steps, done,
-                _Clock(done))
+                _Clock(done), _costs(plan))
 
 
 def _extractor(extractor, config, final_inputs, calibration_images):
@@ -351,8 +352,8 @@ def _report(run: _Run, losses):
     hooks.progress(Progress(
         iteration=run.done, iterations=run.total, scale=run.scale, size=size,
         losses=floats(losses), elapsed=elapsed, iterations_per_second=rate,
-        eta_seconds=run.clock.eta(_costs(run.plan), run.config.schedule(), run.scale,
-                                  run.done, rate),
+        eta_seconds=run.clock.eta(run.costs, run.config.schedule(), run.scale, run.done,
+                                  rate),
         current_image=lambda: run.output(opt.current_image())))
 
 
