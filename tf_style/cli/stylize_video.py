@@ -126,7 +126,8 @@ def run(FLAGS, config, info, styles, init_image, work, stop):
 
 
 class Progress:
-    """A line per report: frame k of n, the frame's iteration, iterations/s, the clip's ETA."""
+    """A line per report: frame k of n, the frame's iteration, seconds per iteration, the clip's
+    ETA."""
 
     def __init__(self, frames):
         self.frames = frames

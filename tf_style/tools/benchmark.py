@@ -20,6 +20,7 @@ import tensorflow as tf
 from .. import vgg_layers
 from ..config import StyleTransferConfig
 from ..hardware import cpu_flags, cpu_name, onednn_enabled, vector_units
+from ..images import sized
 from ..inputs import scaled_inputs
 from ..objective import build_objective, losses_at
 from ..optimize import Optimization
@@ -48,9 +49,7 @@ def machine() -> Machine:
 
 def content_shape(content, size: int):
     """(height, width) of `content` (H x W x ...) scaled to a long side of `size`."""
-    h, w = content.shape[:2]
-    scale = size / max(h, w)
-    return round(h * scale), round(w * scale)
+    return sized(content.shape[:2], size)
 
 
 def iteration_flops(height: int, width: int, config: StyleTransferConfig) -> float:

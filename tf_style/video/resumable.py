@@ -110,11 +110,10 @@ def stylize_clip(store: FrameStore, content: str, styles: Sequence[np.ndarray],
     from ..checkpoint import Checkpointer
     from . import io
     from .stylize_video import stylize_video_results
+    if store.complete(frames, passes):  # before reading every finished frame
+        return 0
     finished = store.finished()
     later_finished = [store.finished_in(p) for p in range(2, passes + 1)]
-    last_pass = later_finished[-1] if later_finished else finished
-    if len(last_pass) == frames:
-        return 0
 
     def checkpointer_for(index, pass_number):
         if store.temporary:
